@@ -1,0 +1,188 @@
+//go:build goexperiment.simd && amd64
+
+package blasimpl
+
+import (
+	"simd/archsimd"
+	"sync"
+	"unsafe"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+func init() {
+	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
+		register(registration{short: "simd", priority: 10, make: func() Backend { return simdBackend{} }})
+	}
+}
+
+// simdBackend is a packed, register-blocked AVX2+FMA Sgemm (GotoBLAS
+// layout): op(B) is packed into kc x nr panels, op(A) into mr x kc panels,
+// and a mr x nr micro-kernel keeps the C tile in 12 YMM registers.
+//
+// Each element of C is accumulated as acc = fma(a[i,p], b[p,j], acc) for p
+// in a kc block in increasing order, then c = fma(alpha, acc, c), block
+// after block. Nothing in that depends on where the element sits in a tile,
+// so the result is the same at any thread count and any tile grid.
+type simdBackend struct{ gonum.Implementation }
+
+// Name changes whenever the summation order above changes.
+func (simdBackend) Name() string { return "simd-avx2-v1" }
+
+func (simdBackend) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(simdTiler{}, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+const (
+	simdMR = 6   // micro-tile rows
+	simdNR = 16  // micro-tile columns: two Float32x8
+	simdMC = 96  // job tile rows (a multiple of simdMR)
+	simdNC = 256 // job tile columns (a multiple of simdNR)
+	simdKC = 256 // K block: fixed, it sets the summation order
+)
+
+type simdScratch struct {
+	a [simdMC * simdKC]float32
+	b [simdKC * simdNC]float32
+}
+
+var simdPool = sync.Pool{New: func() any { return new(simdScratch) }}
+
+type simdTiler struct{}
+
+func (simdTiler) tile(m, n, k int) (int, int) { return simdMC, simdNC }
+
+func (simdTiler) run(g *gemm, i0, i1, j0, j1 int) {
+	s := simdPool.Get().(*simdScratch)
+	defer simdPool.Put(s)
+	mt, nt := i1-i0, j1-j0
+	var edge [simdMR * simdNR]float32
+	for p0 := 0; p0 < g.k; p0 += simdKC {
+		kc := min(simdKC, g.k-p0)
+		packA(g, s.a[:], i0, i1, p0, kc)
+		packB(g, s.b[:], j0, j1, p0, kc)
+		for jr := 0; jr < nt; jr += simdNR {
+			nr := min(simdNR, nt-jr)
+			bp := s.b[jr*kc:]
+			for ir := 0; ir < mt; ir += simdMR {
+				mr := min(simdMR, mt-ir)
+				ap := s.a[ir*kc:]
+				ci := (i0+ir)*g.ldc + j0 + jr
+				if mr == simdMR && nr == simdNR {
+					kernel6x16(kc, ap, bp, g.c[ci:], g.ldc, g.alpha)
+					continue
+				}
+				// Edge: run the same kernel on a copy of the C tile.
+				for i := range mr {
+					copy(edge[i*simdNR:i*simdNR+nr], g.c[ci+i*g.ldc:ci+i*g.ldc+nr])
+				}
+				kernel6x16(kc, ap, bp, edge[:], simdNR, g.alpha)
+				for i := range mr {
+					copy(g.c[ci+i*g.ldc:ci+i*g.ldc+nr], edge[i*simdNR:i*simdNR+nr])
+				}
+			}
+		}
+	}
+}
+
+// packA writes op(A)[i0:i1, p0:p0+kc] as consecutive mr x kc panels, each
+// stored p-major (mr values per p), rows past i1 zero.
+func packA(g *gemm, dst []float32, i0, i1, p0, kc int) {
+	for ir := i0; ir < i1; ir += simdMR {
+		mr := min(simdMR, i1-ir)
+		d := dst[(ir-i0)*kc : (ir-i0)*kc+simdMR*kc]
+		if mr < simdMR {
+			clear(d)
+		}
+		if g.tA {
+			for p := range kc {
+				src := g.a[(p0+p)*g.lda+ir:]
+				copy(d[p*simdMR:p*simdMR+mr], src[:mr])
+			}
+			continue
+		}
+		for i := range mr {
+			src := g.a[(ir+i)*g.lda+p0 : (ir+i)*g.lda+p0+kc]
+			for p, v := range src {
+				d[p*simdMR+i] = v
+			}
+		}
+	}
+}
+
+// packB writes op(B)[p0:p0+kc, j0:j1] as consecutive kc x nr panels, each
+// stored p-major (nr values per p), columns past j1 zero.
+func packB(g *gemm, dst []float32, j0, j1, p0, kc int) {
+	for jr := j0; jr < j1; jr += simdNR {
+		nr := min(simdNR, j1-jr)
+		d := dst[(jr-j0)*kc : (jr-j0)*kc+simdNR*kc]
+		if nr < simdNR {
+			clear(d)
+		}
+		if !g.tB {
+			for p := range kc {
+				src := g.b[(p0+p)*g.ldb+jr:]
+				copy(d[p*simdNR:p*simdNR+nr], src[:nr])
+			}
+			continue
+		}
+		for j := range nr {
+			src := g.b[(jr+j)*g.ldb+p0 : (jr+j)*g.ldb+p0+kc]
+			for p, v := range src {
+				d[p*simdNR+j] = v
+			}
+		}
+	}
+}
+
+func at8(s []float32, i int) *[8]float32 {
+	return (*[8]float32)(unsafe.Pointer(unsafe.SliceData(s[i:])))
+}
+
+// kernel6x16 does c[0:6, 0:16] = fma(alpha, a·b, c) for one packed 6 x kc
+// panel a and kc x 16 panel b; c has row stride ldc.
+func kernel6x16(kc int, a, b, c []float32, ldc int, alpha float32) {
+	_ = a[simdMR*kc-1]
+	_ = b[simdNR*kc-1]
+	_ = c[5*ldc+15]
+	var c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51 archsimd.Float32x8
+	pa := unsafe.Pointer(unsafe.SliceData(a))
+	pb := unsafe.Pointer(unsafe.SliceData(b))
+	for range kc {
+		b0 := archsimd.LoadFloat32x8((*[8]float32)(pb))
+		b1 := archsimd.LoadFloat32x8((*[8]float32)(unsafe.Add(pb, 32)))
+		x := archsimd.BroadcastFloat32x8(*(*float32)(pa))
+		c00 = x.MulAdd(b0, c00)
+		c01 = x.MulAdd(b1, c01)
+		x = archsimd.BroadcastFloat32x8(*(*float32)(unsafe.Add(pa, 4)))
+		c10 = x.MulAdd(b0, c10)
+		c11 = x.MulAdd(b1, c11)
+		x = archsimd.BroadcastFloat32x8(*(*float32)(unsafe.Add(pa, 8)))
+		c20 = x.MulAdd(b0, c20)
+		c21 = x.MulAdd(b1, c21)
+		x = archsimd.BroadcastFloat32x8(*(*float32)(unsafe.Add(pa, 12)))
+		c30 = x.MulAdd(b0, c30)
+		c31 = x.MulAdd(b1, c31)
+		x = archsimd.BroadcastFloat32x8(*(*float32)(unsafe.Add(pa, 16)))
+		c40 = x.MulAdd(b0, c40)
+		c41 = x.MulAdd(b1, c41)
+		x = archsimd.BroadcastFloat32x8(*(*float32)(unsafe.Add(pa, 20)))
+		c50 = x.MulAdd(b0, c50)
+		c51 = x.MulAdd(b1, c51)
+		pa = unsafe.Add(pa, 4*simdMR)
+		pb = unsafe.Add(pb, 4*simdNR)
+	}
+	al := archsimd.BroadcastFloat32x8(alpha)
+	store := func(off int, v0, v1 archsimd.Float32x8) {
+		p0, p1 := at8(c, off), at8(c, off+8)
+		al.MulAdd(v0, archsimd.LoadFloat32x8(p0)).Store(p0)
+		al.MulAdd(v1, archsimd.LoadFloat32x8(p1)).Store(p1)
+	}
+	store(0, c00, c01)
+	store(ldc, c10, c11)
+	store(2*ldc, c20, c21)
+	store(3*ldc, c30, c31)
+	store(4*ldc, c40, c41)
+	store(5*ldc, c50, c51)
+}
