@@ -1,0 +1,402 @@
+package gpt
+
+import (
+	"math"
+	"runtime"
+	"sync"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// The layer functions below follow llm.c's train_gpt2.c: outputs first,
+// shapes in the doc comment, gradients accumulated with +=. Every function
+// that uses goroutines splits its work by output rows (or by batch x head),
+// so each output element is computed by the same sequence of operations at
+// any GOMAXPROCS; reductions across rows (bias and LayerNorm weight
+// gradients, embedding gradients) run sequentially in row order.
+
+// parallelFor calls fn on consecutive chunks of [0, n). Chunks are computed
+// independently, so the result does not depend on how many there are. work
+// is the approximate cost of one item; small jobs stay on one goroutine.
+func parallelFor(n, work int, fn func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	const minWork = 1 << 14
+	if w := n * work / minWork; w < workers {
+		workers = w
+	}
+	if workers > n {
+		workers = n
+	}
+	if workers <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// encoderForward: out [B,T,C] = wte[inp[b,t]] + wpe[t]; inp [B,T], wte [V,C], wpe [maxT,C].
+func encoderForward(out []float32, inp []int32, wte, wpe []float32, B, T, C int) {
+	for b := 0; b < B; b++ {
+		for t := 0; t < T; t++ {
+			o := out[(b*T+t)*C : (b*T+t+1)*C]
+			te := wte[int(inp[b*T+t])*C:][:C]
+			pe := wpe[t*C:][:C]
+			for i := range o {
+				o[i] = te[i] + pe[i]
+			}
+		}
+	}
+}
+
+// encoderBackward: dwte [V,C] += and dwpe [maxT,C] += from dout [B,T,C]; inp [B,T].
+func encoderBackward(dwte, dwpe, dout []float32, inp []int32, B, T, C int) {
+	for b := 0; b < B; b++ {
+		for t := 0; t < T; t++ {
+			d := dout[(b*T+t)*C : (b*T+t+1)*C]
+			dte := dwte[int(inp[b*T+t])*C:][:C]
+			dpe := dwpe[t*C:][:C]
+			for i, v := range d {
+				dte[i] += v
+				dpe[i] += v
+			}
+		}
+	}
+}
+
+// layernormForward: out [N,C], mean [N], rstd [N] from inp [N,C], weight [C], bias [C].
+func layernormForward(out, mean, rstd, inp, weight, bias []float32, N, C int, eps float32) {
+	parallelFor(N, 8*C, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			x := inp[r*C : (r+1)*C]
+			var s float64
+			for _, v := range x {
+				s += float64(v)
+			}
+			m := float32(s / float64(C))
+			var s2 float64
+			for _, v := range x {
+				d := float64(v - m)
+				s2 += d * d
+			}
+			rs := float32(1 / math.Sqrt(s2/float64(C)+float64(eps)))
+			o := out[r*C : (r+1)*C]
+			for i, v := range x {
+				o[i] = (v-m)*rs*weight[i] + bias[i]
+			}
+			mean[r], rstd[r] = m, rs
+		}
+	})
+}
+
+// layernormBackward: dinp [N,C] +=, dweight [C] +=, dbias [C] += from dout [N,C],
+// inp [N,C], weight [C], mean [N], rstd [N].
+func layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd []float32, N, C int) {
+	parallelFor(N, 10*C, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			x := inp[r*C : (r+1)*C]
+			d := dout[r*C : (r+1)*C]
+			m, rs := mean[r], rstd[r]
+			var dnormMean, dnormNormMean float32
+			for i := range x {
+				norm := (x[i] - m) * rs
+				dn := weight[i] * d[i]
+				dnormMean += dn
+				dnormNormMean += dn * norm
+			}
+			dnormMean /= float32(C)
+			dnormNormMean /= float32(C)
+			di := dinp[r*C : (r+1)*C]
+			for i := range x {
+				norm := (x[i] - m) * rs
+				dn := weight[i] * d[i]
+				di[i] += (dn - dnormMean - norm*dnormNormMean) * rs
+			}
+		}
+	})
+	// Sequential over rows: a fixed summation order at any thread count.
+	for r := 0; r < N; r++ {
+		x := inp[r*C : (r+1)*C]
+		d := dout[r*C : (r+1)*C]
+		m, rs := mean[r], rstd[r]
+		for i := range x {
+			dbias[i] += d[i]
+			dweight[i] += (x[i] - m) * rs * d[i]
+		}
+	}
+}
+
+// matmulForward: out [N,OC] = inp [N,IC] * weight [IC,OC] + bias [OC] (bias may be nil).
+func matmulForward(out, inp, weight, bias []float32, N, IC, OC int) {
+	beta := float32(0)
+	if bias != nil {
+		for r := 0; r < N; r++ {
+			copy(out[r*OC:(r+1)*OC], bias)
+		}
+		beta = 1
+	}
+	blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
+		blas32.General{Rows: N, Cols: IC, Stride: IC, Data: inp[:N*IC]},
+		blas32.General{Rows: IC, Cols: OC, Stride: OC, Data: weight[:IC*OC]},
+		beta,
+		blas32.General{Rows: N, Cols: OC, Stride: OC, Data: out[:N*OC]})
+}
+
+// matmulBackward: dinp [N,IC] +=, dweight [IC,OC] +=, dbias [OC] += (may be nil)
+// from dout [N,OC], inp [N,IC], weight [IC,OC].
+func matmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, N, IC, OC int) {
+	gDout := blas32.General{Rows: N, Cols: OC, Stride: OC, Data: dout[:N*OC]}
+	blas32.Gemm(blas.NoTrans, blas.Trans, 1,
+		gDout,
+		blas32.General{Rows: IC, Cols: OC, Stride: OC, Data: weight[:IC*OC]},
+		1,
+		blas32.General{Rows: N, Cols: IC, Stride: IC, Data: dinp[:N*IC]})
+	blas32.Gemm(blas.Trans, blas.NoTrans, 1,
+		blas32.General{Rows: N, Cols: IC, Stride: IC, Data: inp[:N*IC]},
+		gDout,
+		1,
+		blas32.General{Rows: IC, Cols: OC, Stride: OC, Data: dweight[:IC*OC]})
+	if dbias != nil {
+		for r := 0; r < N; r++ {
+			d := dout[r*OC : (r+1)*OC]
+			for i, v := range d {
+				dbias[i] += v
+			}
+		}
+	}
+}
+
+// headForward: logits [N,V] = inp [N,C] * wte^T, wte [V,C] (the tied output head).
+func headForward(logits, inp, wte []float32, N, C, V int) {
+	blas32.Gemm(blas.NoTrans, blas.Trans, 1,
+		blas32.General{Rows: N, Cols: C, Stride: C, Data: inp[:N*C]},
+		blas32.General{Rows: V, Cols: C, Stride: C, Data: wte[:V*C]},
+		0,
+		blas32.General{Rows: N, Cols: V, Stride: V, Data: logits[:N*V]})
+}
+
+// headBackward: dinp [N,C] +=, dwte [V,C] += from dlogits [N,V], inp [N,C], wte [V,C].
+func headBackward(dinp, dwte, dlogits, inp, wte []float32, N, C, V int) {
+	gD := blas32.General{Rows: N, Cols: V, Stride: V, Data: dlogits[:N*V]}
+	blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
+		gD,
+		blas32.General{Rows: V, Cols: C, Stride: C, Data: wte[:V*C]},
+		1,
+		blas32.General{Rows: N, Cols: C, Stride: C, Data: dinp[:N*C]})
+	blas32.Gemm(blas.Trans, blas.NoTrans, 1,
+		gD,
+		blas32.General{Rows: N, Cols: C, Stride: C, Data: inp[:N*C]},
+		1,
+		blas32.General{Rows: V, Cols: C, Stride: C, Data: dwte[:V*C]})
+}
+
+// attentionForward: out [B,T,C], att [B,NH,T,T] (softmax weights, zero above
+// the diagonal) from qkv [B,T,3C] (query, key, value each C = NH x head size).
+func attentionForward(out, att, qkv []float32, B, T, C, NH int) {
+	hs := C / NH
+	C3 := 3 * C
+	scale := float32(1 / math.Sqrt(float64(hs)))
+	parallelFor(B*NH, T*T*hs*2, func(lo, hi int) {
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/NH, bh%NH
+			for t := 0; t < T; t++ {
+				q := qkv[(b*T+t)*C3+h*hs:][:hs]
+				a := att[((b*NH+h)*T+t)*T:][:T]
+				maxv := float32(math.Inf(-1))
+				for t2 := 0; t2 <= t; t2++ {
+					k := qkv[(b*T+t2)*C3+C+h*hs:][:hs]
+					var s float32
+					for i := range q {
+						s += q[i] * k[i]
+					}
+					s *= scale
+					a[t2] = s
+					if s > maxv {
+						maxv = s
+					}
+				}
+				var sum float32
+				for t2 := 0; t2 <= t; t2++ {
+					e := float32(math.Exp(float64(a[t2] - maxv)))
+					a[t2] = e
+					sum += e
+				}
+				inv := 1 / sum
+				for t2 := 0; t2 <= t; t2++ {
+					a[t2] *= inv
+				}
+				for t2 := t + 1; t2 < T; t2++ {
+					a[t2] = 0
+				}
+				o := out[(b*T+t)*C+h*hs:][:hs]
+				clear(o)
+				for t2 := 0; t2 <= t; t2++ {
+					v := qkv[(b*T+t2)*C3+2*C+h*hs:][:hs]
+					w := a[t2]
+					for i := range o {
+						o[i] += w * v[i]
+					}
+				}
+			}
+		}
+	})
+}
+
+// attentionBackward: dqkv [B,T,3C] += from dout [B,T,C], qkv [B,T,3C],
+// att [B,NH,T,T]; scratch holds at least B*NH*T floats.
+func attentionBackward(dqkv, dout, qkv, att, scratch []float32, B, T, C, NH int) {
+	hs := C / NH
+	C3 := 3 * C
+	scale := float32(1 / math.Sqrt(float64(hs)))
+	parallelFor(B*NH, T*T*hs*4, func(lo, hi int) {
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/NH, bh%NH
+			datt := scratch[bh*T:][:T]
+			for t := 0; t < T; t++ {
+				a := att[((b*NH+h)*T+t)*T:][:T]
+				d := dout[(b*T+t)*C+h*hs:][:hs]
+				// out = sum_t2 att[t2] * v[t2]
+				for t2 := 0; t2 <= t; t2++ {
+					v := qkv[(b*T+t2)*C3+2*C+h*hs:][:hs]
+					dv := dqkv[(b*T+t2)*C3+2*C+h*hs:][:hs]
+					w := a[t2]
+					var s float32
+					for i := range d {
+						s += v[i] * d[i]
+						dv[i] += w * d[i]
+					}
+					datt[t2] = s
+				}
+				// softmax: dpre[t2] = att[t2] * (datt[t2] - sum_t3 att[t3] datt[t3])
+				var dot float32
+				for t2 := 0; t2 <= t; t2++ {
+					dot += a[t2] * datt[t2]
+				}
+				q := qkv[(b*T+t)*C3+h*hs:][:hs]
+				dq := dqkv[(b*T+t)*C3+h*hs:][:hs]
+				for t2 := 0; t2 <= t; t2++ {
+					dpre := a[t2] * (datt[t2] - dot) * scale
+					k := qkv[(b*T+t2)*C3+C+h*hs:][:hs]
+					dk := dqkv[(b*T+t2)*C3+C+h*hs:][:hs]
+					for i := range q {
+						dq[i] += k[i] * dpre
+						dk[i] += q[i] * dpre
+					}
+				}
+			}
+		}
+	})
+}
+
+const geluScale = 0.7978845608028654 // sqrt(2/pi)
+
+// geluForward: out [N] = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) of
+// inp [N] (Hugging Face "gelu_new"); th [N] keeps the tanh for the backward pass.
+func geluForward(out, th, inp []float32, N int) {
+	parallelFor(N, 40, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := inp[i]
+			u := geluScale * (x + 0.044715*x*x*x)
+			t := tanh32(u)
+			th[i] = t
+			out[i] = 0.5 * x * (1 + t)
+		}
+	})
+}
+
+// geluBackward: dinp [N] += from dout [N], inp [N] and the forward's tanh th [N].
+func geluBackward(dinp, inp, th, dout []float32, N int) {
+	parallelFor(N, 10, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x, t := inp[i], th[i]
+			sech2 := 1 - t*t
+			local := 0.5*(1+t) + 0.5*x*sech2*geluScale*(1+3*0.044715*x*x)
+			dinp[i] += local * dout[i]
+		}
+	})
+}
+
+// tanh32 is tanh in float64 rounded to float32.
+func tanh32(x float32) float32 { return float32(math.Tanh(float64(x))) }
+
+// residualForward: out [N] = a [N] + b [N].
+func residualForward(out, a, b []float32, N int) {
+	for i := 0; i < N; i++ {
+		out[i] = a[i] + b[i]
+	}
+}
+
+// residualBackward: da [N] += dout, db [N] += dout.
+func residualBackward(da, db, dout []float32, N int) {
+	for i := 0; i < N; i++ {
+		da[i] += dout[i]
+		db[i] += dout[i]
+	}
+}
+
+// softmaxForward: probs [N,V] = softmax of logits [N,V] by row.
+func softmaxForward(probs, logits []float32, N, V int) {
+	parallelFor(N, 20*V, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			l := logits[r*V : (r+1)*V]
+			p := probs[r*V : (r+1)*V]
+			maxv := l[0]
+			for _, v := range l[1:] {
+				if v > maxv {
+					maxv = v
+				}
+			}
+			var sum float64
+			for i, v := range l {
+				e := math.Exp(float64(v - maxv))
+				p[i] = float32(e)
+				sum += e
+			}
+			inv := float32(1 / sum)
+			for i := range p {
+				p[i] *= inv
+			}
+		}
+	})
+}
+
+// crossEntropyForward: losses [N] = -log probs[r, targets[r]], probs [N,V];
+// rows with weight 0 (mask) get loss 0.
+func crossEntropyForward(losses, probs []float32, targets []int32, weights []float32, N, V int) {
+	for r := 0; r < N; r++ {
+		if weights[r] == 0 {
+			losses[r] = 0
+			continue
+		}
+		losses[r] = -float32(math.Log(float64(probs[r*V+int(targets[r])])))
+	}
+}
+
+// crossEntropySoftmaxBackward: dlogits [N,V] += (probs - onehot(target)) * dloss[r]
+// from probs [N,V], targets [N], dloss [N] (the loss weight of each row).
+func crossEntropySoftmaxBackward(dlogits, probs []float32, targets []int32, dloss []float32, N, V int) {
+	parallelFor(N, 2*V, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			w := dloss[r]
+			if w == 0 {
+				continue
+			}
+			p := probs[r*V : (r+1)*V]
+			d := dlogits[r*V : (r+1)*V]
+			for i, v := range p {
+				d[i] += v * w
+			}
+			d[targets[r]] -= w
+		}
+	})
+}
