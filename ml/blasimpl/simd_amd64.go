@@ -13,8 +13,15 @@ import (
 
 func init() {
 	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
-		register(registration{short: "simd", priority: 10, make: func() Backend { return simdBackend{} }})
+		register(registration{short: "simd", priority: 10, make: func() Backend { return &simdBackend{t: bestSimdTiler()} }})
 	}
+}
+
+// bestSimdTiler picks the micro-kernel. An AVX-512 6x32 variant (same
+// bits) measured slower here: Go's register allocator uses only 15 vector
+// registers, so its 12 Float32x16 accumulators spill (docs/bench/gemm.md).
+func bestSimdTiler() simdTiler {
+	return simdTiler{nr: 16, kernel: kernel6x16}
 }
 
 // simdBackend is a packed, register-blocked AVX2+FMA Sgemm (GotoBLAS
@@ -25,21 +32,25 @@ func init() {
 // in a kc block in increasing order, then c = fma(alpha, acc, c), block
 // after block. Nothing in that depends on where the element sits in a tile,
 // so the result is the same at any thread count and any tile grid.
-type simdBackend struct{ gonum.Implementation }
+type simdBackend struct {
+	gonum.Implementation
+	t simdTiler
+}
 
 // Name changes whenever the summation order above changes.
 func (simdBackend) Name() string { return "simd-avx2-v1" }
 
-func (simdBackend) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemm(simdTiler{}, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+func (s simdBackend) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(s.t, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 const (
 	simdMR = 6   // micro-tile rows
-	simdNR = 16  // micro-tile columns: two Float32x8
 	simdMC = 96  // job tile rows (a multiple of simdMR)
-	simdNC = 256 // job tile columns (a multiple of simdNR)
+	simdNC = 256 // job tile columns (a multiple of every nr)
 	simdKC = 256 // K block: fixed, it sets the summation order
+
+	simdMaxNR = 16 // widest micro-kernel
 )
 
 type simdScratch struct {
@@ -49,37 +60,42 @@ type simdScratch struct {
 
 var simdPool = sync.Pool{New: func() any { return new(simdScratch) }}
 
-type simdTiler struct{}
+// simdTiler runs kernel, an mr x nr micro-kernel with mr = simdMR and
+// nr columns.
+type simdTiler struct {
+	nr     int
+	kernel func(kc int, a, b, c []float32, ldc int, alpha float32)
+}
 
 func (simdTiler) tile(m, n, k int) (int, int) { return simdMC, simdNC }
 
-func (simdTiler) run(g *gemm, i0, i1, j0, j1 int) {
+func (t simdTiler) run(g *gemm, i0, i1, j0, j1 int) {
 	s := simdPool.Get().(*simdScratch)
 	defer simdPool.Put(s)
 	mt, nt := i1-i0, j1-j0
-	var edge [simdMR * simdNR]float32
+	var edge [simdMR * simdMaxNR]float32
 	for p0 := 0; p0 < g.k; p0 += simdKC {
 		kc := min(simdKC, g.k-p0)
 		packA(g, s.a[:], i0, i1, p0, kc)
-		packB(g, s.b[:], j0, j1, p0, kc)
-		for jr := 0; jr < nt; jr += simdNR {
-			nr := min(simdNR, nt-jr)
+		packB(g, s.b[:], t.nr, j0, j1, p0, kc)
+		for jr := 0; jr < nt; jr += t.nr {
+			nr := min(t.nr, nt-jr)
 			bp := s.b[jr*kc:]
 			for ir := 0; ir < mt; ir += simdMR {
 				mr := min(simdMR, mt-ir)
 				ap := s.a[ir*kc:]
 				ci := (i0+ir)*g.ldc + j0 + jr
-				if mr == simdMR && nr == simdNR {
-					kernel6x16(kc, ap, bp, g.c[ci:], g.ldc, g.alpha)
+				if mr == simdMR && nr == t.nr {
+					t.kernel(kc, ap, bp, g.c[ci:], g.ldc, g.alpha)
 					continue
 				}
 				// Edge: run the same kernel on a copy of the C tile.
 				for i := range mr {
-					copy(edge[i*simdNR:i*simdNR+nr], g.c[ci+i*g.ldc:ci+i*g.ldc+nr])
+					copy(edge[i*t.nr:i*t.nr+nr], g.c[ci+i*g.ldc:ci+i*g.ldc+nr])
 				}
-				kernel6x16(kc, ap, bp, edge[:], simdNR, g.alpha)
+				t.kernel(kc, ap, bp, edge[:], t.nr, g.alpha)
 				for i := range mr {
-					copy(g.c[ci+i*g.ldc:ci+i*g.ldc+nr], edge[i*simdNR:i*simdNR+nr])
+					copy(g.c[ci+i*g.ldc:ci+i*g.ldc+nr], edge[i*t.nr:i*t.nr+nr])
 				}
 			}
 		}
@@ -111,26 +127,26 @@ func packA(g *gemm, dst []float32, i0, i1, p0, kc int) {
 	}
 }
 
-// packB writes op(B)[p0:p0+kc, j0:j1] as consecutive kc x nr panels, each
-// stored p-major (nr values per p), columns past j1 zero.
-func packB(g *gemm, dst []float32, j0, j1, p0, kc int) {
-	for jr := j0; jr < j1; jr += simdNR {
-		nr := min(simdNR, j1-jr)
-		d := dst[(jr-j0)*kc : (jr-j0)*kc+simdNR*kc]
-		if nr < simdNR {
+// packB writes op(B)[p0:p0+kc, j0:j1] as consecutive kc x width panels, each
+// stored p-major (width values per p), columns past j1 zero.
+func packB(g *gemm, dst []float32, width, j0, j1, p0, kc int) {
+	for jr := j0; jr < j1; jr += width {
+		nr := min(width, j1-jr)
+		d := dst[(jr-j0)*kc : (jr-j0)*kc+width*kc]
+		if nr < width {
 			clear(d)
 		}
 		if !g.tB {
 			for p := range kc {
 				src := g.b[(p0+p)*g.ldb+jr:]
-				copy(d[p*simdNR:p*simdNR+nr], src[:nr])
+				copy(d[p*width:p*width+nr], src[:nr])
 			}
 			continue
 		}
 		for j := range nr {
 			src := g.b[(jr+j)*g.ldb+p0 : (jr+j)*g.ldb+p0+kc]
 			for p, v := range src {
-				d[p*simdNR+j] = v
+				d[p*width+j] = v
 			}
 		}
 	}
@@ -144,7 +160,7 @@ func at8(s []float32, i int) *[8]float32 {
 // panel a and kc x 16 panel b; c has row stride ldc.
 func kernel6x16(kc int, a, b, c []float32, ldc int, alpha float32) {
 	_ = a[simdMR*kc-1]
-	_ = b[simdNR*kc-1]
+	_ = b[16*kc-1]
 	_ = c[5*ldc+15]
 	var c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51 archsimd.Float32x8
 	pa := unsafe.Pointer(unsafe.SliceData(a))
@@ -171,7 +187,7 @@ func kernel6x16(kc int, a, b, c []float32, ldc int, alpha float32) {
 		c50 = x.MulAdd(b0, c50)
 		c51 = x.MulAdd(b1, c51)
 		pa = unsafe.Add(pa, 4*simdMR)
-		pb = unsafe.Add(pb, 4*simdNR)
+		pb = unsafe.Add(pb, 4*16)
 	}
 	al := archsimd.BroadcastFloat32x8(alpha)
 	store := func(off int, v0, v1 archsimd.Float32x8) {
