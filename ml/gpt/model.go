@@ -150,10 +150,12 @@ type Model struct {
 }
 
 // New returns a model with zero parameters; call Init or fill Params.
+// Config.Eps 0 becomes 1e-5.
 func New(cfg Config) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.Eps = cfg.eps()
 	n := cfg.NumParams()
 	m := &Model{Config: cfg, Params: make([]float32, n), Grads: make([]float32, n)}
 	m.tensors, m.p = cfg.layout(m.Params)
