@@ -286,3 +286,17 @@ func TestGonumVersion(t *testing.T) {
 		t.Errorf("go.mod has gonum %s but gonumVersion says %s: update it (the name enters cache keys)", m[1], gonumVersion)
 	}
 }
+
+func TestGrid(t *testing.T) {
+	cases := []struct{ m, n, tm, tn int }{
+		{1024, 1024, 96, 256}, // plenty of tiles: unchanged
+		{768, 128, 96, 256},   // already 8 x 1
+		{128, 128, 24, 64},    // dW of a 128x128 weight: 6 x 2
+		{64, 64, 24, 64},      // cannot shrink further: 3 x 1
+	}
+	for _, c := range cases {
+		if tm, tn := grid(c.m, c.n, 96, 256, 24, 64); tm != c.tm || tn != c.tn {
+			t.Errorf("grid(%d, %d) = %d x %d, want %d x %d", c.m, c.n, tm, tn, c.tm, c.tn)
+		}
+	}
+}

@@ -46,6 +46,25 @@ type tiler interface {
 	run(g *gemm, i0, i1, j0, j1 int)
 }
 
+// grid shrinks a tm x tn tile, halving the wider side down to minTM and
+// minTN, until an m x n output has at least minJobs tiles, so that small
+// outputs with a long K still spread over the threads. It depends on the
+// shape only, never on the thread count.
+func grid(m, n, tm, tn, minTM, minTN int) (int, int) {
+	const minJobs = 8
+	for ((m+tm-1)/tm)*((n+tn-1)/tn) < minJobs {
+		switch {
+		case tn/2 >= minTN && (tn >= tm || tm/2 < minTM):
+			tn /= 2
+		case tm/2 >= minTM:
+			tm /= 2
+		default:
+			return tm, tn
+		}
+	}
+	return tm, tn
+}
+
 // parallelMinFlops is the product size (2mnk) below which one goroutine
 // does everything: spawning costs about a microsecond per goroutine.
 const parallelMinFlops = 1 << 20

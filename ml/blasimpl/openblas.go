@@ -56,7 +56,7 @@ func (openblasBackend) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, 
 
 type openblasTiler struct{}
 
-func (openblasTiler) tile(m, n, k int) (int, int) { return 192, 256 }
+func (openblasTiler) tile(m, n, k int) (int, int) { return grid(m, n, 192, 256, 32, 64) }
 
 func (openblasTiler) run(g *gemm, i0, i1, j0, j1 int) {
 	ta, ai := C.int(cblasNoTrans), i0*g.lda

@@ -67,7 +67,9 @@ type simdTiler struct {
 	kernel func(kc int, a, b, c []float32, ldc int, alpha float32)
 }
 
-func (simdTiler) tile(m, n, k int) (int, int) { return simdMC, simdNC }
+func (simdTiler) tile(m, n, k int) (int, int) {
+	return grid(m, n, simdMC, simdNC, 4*simdMR, 4*simdMaxNR)
+}
 
 func (t simdTiler) run(g *gemm, i0, i1, j0, j1 int) {
 	s := simdPool.Get().(*simdScratch)
