@@ -19,12 +19,14 @@ func (p *planner) plan(dc *decl, addr dsl.StageAddr, each *dsl.Each, stagesVal c
 	ctx := p.scope.EvalContext(each, stagesVal)
 	val, diags := hcldec.Decode(dc.body, dc.spec, ctx)
 	p.diags = append(p.diags, diags...)
-	if diags.HasErrors() {
-		return nil
-	}
 	schema := dc.kind.Schema()
-	val = fillDefaults(val, schema.Attrs, schema.Blocks)
-	if !p.checkSchema(dc, val) {
+	if val != cty.NilVal && val.IsKnown() {
+		val = fillDefaults(val, schema.Attrs, schema.Blocks)
+		if !p.checkSchema(dc, val) {
+			return nil
+		}
+	}
+	if diags.HasErrors() {
 		return nil
 	}
 	address := addr.String()

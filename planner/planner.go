@@ -93,8 +93,8 @@ func Build(cfg *dsl.Config, opts Options) (*Plan, hcl.Diagnostics) {
 
 	p.collect()
 	order := p.order()
-	if p.diags.HasErrors() {
-		return nil, p.diags
+	if order == nil && len(p.decls) > 0 {
+		return nil, p.diags // a cycle: nothing can be evaluated
 	}
 	for _, dc := range order {
 		p.evaluate(dc)
@@ -140,7 +140,12 @@ func (p *planner) errorf(subject hcl.Range, summary, detail string, args ...any)
 
 // collect builds the declaration nodes and their references.
 func (p *planner) collect() {
-	kinds := stages.Names()
+	var kinds []string
+	for _, k := range stages.Names() {
+		if k != generate.Kind.Name() { // datasets use it; stages cannot
+			kinds = append(kinds, k)
+		}
+	}
 	for _, s := range p.cfg.Stages {
 		p.names = append(p.names, s.Name)
 	}
@@ -174,7 +179,7 @@ func (p *planner) collect() {
 	}
 	for _, s := range p.cfg.Stages {
 		kind, ok := stages.Lookup(s.Kind)
-		if !ok {
+		if !ok || !contains(kinds, s.Kind) {
 			p.errorf(s.KindRange, "Unknown stage kind", "There is no stage kind %q.%s The kinds are: %s.", s.Kind, dsl.DidYouMean(s.Kind, kinds), strings.Join(kinds, ", "))
 			continue
 		}

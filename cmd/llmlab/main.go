@@ -1,0 +1,28 @@
+// Command llmlab runs LLM experiments written down as HCL pipelines.
+// This package parses flags and renders results; the work happens in dsl,
+// planner, executor, store and ledger.
+package main
+
+import (
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the CLI and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(terraformFlags(args))
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	if e, ok := err.(*exitError); ok {
+		return e.code
+	}
+	printError(stderr, err)
+	return 1
+}
