@@ -79,6 +79,9 @@ func (s *Store) Materialize(a Artifact, dest string) error {
 	if parent == "" {
 		parent = "."
 	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("materialize %s: %w", a, err)
+	}
 	switch a.Kind {
 	case KindFile:
 		f, err := os.CreateTemp(parent, ".llmlab-tmp-"+base+"-")

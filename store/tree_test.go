@@ -136,7 +136,7 @@ func TestMaterialize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dest := filepath.Join(t.TempDir(), "dest")
+	dest := filepath.Join(t.TempDir(), "new", "parent", "dest")
 	if err := s.Materialize(a, dest); err != nil {
 		t.Fatal(err)
 	}
