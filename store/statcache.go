@@ -262,7 +262,7 @@ func (s *Store) addInput(p string, store bool) (Artifact, error) {
 		}
 		a = Artifact{Kind: KindTree, Digest: d, Size: total}
 	default:
-		return Artifact{}, fmt.Errorf("input %s: a %s is not a file or directory", p, info.Mode().Type())
+		return Artifact{}, fmt.Errorf("input %s: a %s is not a file or directory", p, typeName(info.Mode()))
 	}
 	if err := s.stat.save(s); err != nil {
 		return Artifact{}, err

@@ -240,7 +240,7 @@ func scanTree(dir string) ([]scanned, error) {
 				return err
 			}
 		default:
-			return fmt.Errorf("artifact %s: %s is a %s, not a file, directory or symlink", dir, rel, m.Type())
+			return fmt.Errorf("artifact %s: %s is a %s, not a file, directory or symlink; remove it or write it elsewhere", dir, rel, typeName(m))
 		}
 		out = append(out, e)
 		return nil
@@ -331,7 +331,7 @@ func (s *Store) PutArtifact(p string) (Artifact, error) {
 		t, _ := os.Readlink(p)
 		return Artifact{}, &SymlinkError{Artifact: p, Link: ".", Target: t, Reason: "is the artifact itself (an output must be a file or directory)"}
 	default:
-		return Artifact{}, fmt.Errorf("store artifact %s: a %s is not a file or directory", p, m.Type())
+		return Artifact{}, fmt.Errorf("store artifact %s: a %s is not a file or directory", p, typeName(m))
 	}
 }
 
@@ -425,4 +425,17 @@ func (s *Store) copyIn(src string, want Digest) error {
 		}
 		return nil
 	})
+}
+
+// typeName names the kind of a file that cannot be stored.
+func typeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file (" + m.Type().String() + ")"
 }

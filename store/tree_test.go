@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -331,5 +332,40 @@ func TestDecodeTreeRejectsHostileManifests(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("decodeTree(%s) = %v, want %q", tc.json, err, tc.want)
 		}
+	}
+}
+
+func TestPutArtifactRefusesOddFiles(t *testing.T) {
+	s := openTemp(t)
+	dir := filepath.Join(t.TempDir(), "out")
+	build(t, dir, []fsOp{{path: "f", content: "x"}})
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
+		t.Skip("mkfifo:", err)
+	}
+	for _, f := range []func(string) (Artifact, error){s.HashPath, s.PutArtifact} {
+		_, err := f(dir)
+		if err == nil {
+			t.Fatal("named pipe accepted")
+		}
+		mustContain(t, err.Error(), "artifact "+dir+": pipe is a named pipe, not a file, directory or symlink; remove it or write it elsewhere")
+	}
+}
+
+func TestPutArtifactNoticesAWriterStillWriting(t *testing.T) {
+	s := openTemp(t)
+	p := filepath.Join(t.TempDir(), "out.bin")
+	writeFile(t, p, "partial", 0o644)
+	before, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, p, "partial and more", 0o644) // the stage kept writing
+	_, _, err = s.moveIn(p, before, nil)
+	if err == nil {
+		t.Fatal("a file that changed during PutArtifact was stored")
+	}
+	mustContain(t, err.Error(), "store artifact "+p+": the file changed while it was being stored; is the stage still writing it?")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal("the file was moved anyway")
 	}
 }
