@@ -46,6 +46,10 @@ type Job struct {
 	Inputs   map[string]string // input name (settings path, e.g. "data" or "inputs.base") -> absolute read-only path
 	Env      map[string]string // extra environment (exec's declared env)
 	Threads  int               // CPUs granted
+	// StateDir persists across attempts of the same cache key (and across
+	// a killed apply), so long stages can checkpoint and resume. It is
+	// removed once the stage's outputs are committed.
+	StateDir string
 	Log      io.Writer         // the stage's log (kept in the store)
 	Progress func(Progress)    // may be nil
 }
