@@ -50,8 +50,8 @@ type Job struct {
 	// a killed apply), so long stages can checkpoint and resume. It is
 	// removed once the stage's outputs are committed.
 	StateDir string
-	Log      io.Writer         // the stage's log (kept in the store)
-	Progress func(Progress)    // may be nil
+	Log      io.Writer      // the stage's log (kept in the store)
+	Progress func(Progress) // may be nil
 }
 
 // Progress is one progress report of a long stage.
