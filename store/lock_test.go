@@ -118,7 +118,7 @@ func TestLockSameProcess(t *testing.T) {
 	if len(seen) != 1 || seen[0] != o1 {
 		t.Fatalf("waiting called with %v", seen)
 	}
-	mustContain(t, err.Error(), "store "+s.Root()+" is locked by pid 123 on host x since 2026-05-06T07:08:09Z (llmlab apply one); gave up after 1", "the lock is released as soon as the process exits")
+	mustContain(t, err.Error(), "store "+s.Root()+" is locked by pid 123 on host x since 2026-05-06T07:08:09Z (llmlab apply one); gave up after ", "the lock is released as soon as the process exits")
 	if le.Waited < 120*time.Millisecond {
 		t.Fatalf("gave up after %v", le.Waited)
 	}
