@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/llmlab/llmlab/dsl"
+	"github.com/llmlab/llmlab/executor"
+	"github.com/llmlab/llmlab/ledger"
+	"github.com/llmlab/llmlab/planner"
+	"github.com/llmlab/llmlab/store"
+	"github.com/llmlab/llmlab/workspace"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, applyCmd) }
+
+func applyCmd(stdout, stderr io.Writer) *cobra.Command {
+	var pf planFlags
+	var parallelism int
+	var keepGoing bool
+	var lockTimeout, grace time.Duration
+	c := &cobra.Command{
+		Use:   "apply [PIPELINE | PLANFILE]",
+		Short: "Run the pipeline's stages that are not cached",
+		Long: "apply plans the pipeline and runs every stage that is not cached, in dependency order, storing outputs\n" +
+			"in the content-addressed store. Given a plan file saved with `plan -out`, it runs that plan, refusing if\n" +
+			"the pipeline or any input changed since. apply does not ask for confirmation.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			arg := pipelineArg(args)
+			var (
+				plan *planner.Plan
+				ws   *workspace.Workspace
+				lock *store.Lock
+			)
+			takeLock := func() error {
+				l, err := ws.Store.Lock(ctx, store.CurrentOwner("llmlab apply "+arg), lockTimeout, func(holder store.Owner) {
+					fmt.Fprintf(stderr, "Waiting for the store lock, held by %s (-lock-timeout %s)...\n", holder, lockTimeout)
+				})
+				if err != nil {
+					return err
+				}
+				lock = l
+				if l.Stale != nil && l.Stale.PID != 0 {
+					fmt.Fprintf(stderr, "Took over the store lock left by %s, which is no longer running.\n", l.Stale)
+				}
+				return nil
+			}
+			if isPlanFile(arg) {
+				if len(pf.vars)+len(pf.files)+len(pf.targets)+len(pf.replace) > 0 {
+					return fmt.Errorf("%s is a saved plan: its variables, targets and replacements were fixed by `plan -out`; make a new plan to change them", arg)
+				}
+				p, err := planner.ReadFile(arg)
+				if err != nil {
+					return err
+				}
+				plan = p
+				if ws, err = workspace.Open(plan.Pipeline); err != nil {
+					return err
+				}
+				defer ws.Close()
+				if err := takeLock(); err != nil {
+					return err
+				}
+				defer lock.Unlock()
+				if err := checkFresh(arg, plan, ws); err != nil {
+					return err
+				}
+			} else {
+				cfg, diags := dsl.ParseFile(arg)
+				if diags.HasErrors() {
+					newDiagPrinter(stderr, cfg).print(diags)
+					return &exitError{1}
+				}
+				var err error
+				if ws, err = workspace.Open(arg); err != nil {
+					return err
+				}
+				defer ws.Close()
+				if err := takeLock(); err != nil {
+					return err
+				}
+				defer lock.Unlock()
+				p, d := planner.Build(cfg, planner.Options{Vars: pf.inputs(), Targets: pf.targets, Replace: pf.replace, Cache: ws})
+				newDiagPrinter(stderr, cfg).print(d)
+				if d.HasErrors() {
+					return &exitError{1}
+				}
+				plan = p
+			}
+			renderPlan(stdout, plan.Public(), time.Now())
+			fmt.Fprintln(stdout)
+			return runPlan(ctx, stdout, stderr, ws, plan, executor.Options{Parallelism: parallelism, KeepGoing: keepGoing, Grace: grace})
+		},
+	}
+	pf.register(c)
+	c.Flags().IntVar(&parallelism, "parallelism", 0, "CPU tokens shared by running stages (default: the number of CPUs)")
+	c.Flags().BoolVar(&keepGoing, "keep-going", false, "after a failure, still run the stages that do not depend on it")
+	c.Flags().DurationVar(&lockTimeout, "lock-timeout", 0, "how long to wait for another apply to release the store lock")
+	c.Flags().DurationVar(&grace, "kill-grace", 5*time.Second, "after Ctrl-C, how long running commands get between SIGTERM and SIGKILL")
+	return c
+}
+
+// isPlanFile tells a saved plan (JSON) from a pipeline (HCL).
+func isPlanFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 512)
+	n, _ := f.Read(b)
+	return bytes.HasPrefix(bytes.TrimSpace(b[:n]), []byte("{"))
+}
+
+// checkFresh refuses a saved plan whose pipeline or inputs changed.
+func checkFresh(planFile string, plan *planner.Plan, ws *workspace.Workspace) error {
+	var changed []string
+	src, err := os.ReadFile(plan.Pipeline)
+	if err != nil {
+		return fmt.Errorf("the saved plan %s is for %s, which cannot be read: %w", planFile, plan.Pipeline, err)
+	}
+	sum := sha256.Sum256(src)
+	if "sha256:"+hex.EncodeToString(sum[:]) != plan.PipelineDigest {
+		changed = append(changed, plan.Pipeline)
+	}
+	paths := make([]string, 0, len(plan.Files))
+	for p := range plan.Files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if d, err := ws.Digest(p); err != nil || d != plan.Files[p] {
+			changed = append(changed, p)
+		}
+	}
+	if len(changed) > 0 {
+		return fmt.Errorf("the saved plan %s is out of date: changed since it was made: %s; make a new plan with `llmlab plan -out %s`", planFile, strings.Join(changed, ", "), planFile)
+	}
+	return nil
+}
+
+// runPlan executes a plan under a ledger run and prints progress and the
+// outcome.
+func runPlan(ctx context.Context, stdout, stderr io.Writer, ws *workspace.Workspace, plan *planner.Plan, opts executor.Options) error {
+	if _, err := ws.Ledger.MarkStaleRuns(); err != nil {
+		fmt.Fprintf(stderr, "Warning: %s\n", err)
+	}
+	runID, err := ws.Ledger.BeginRun(plan.Pipeline, plan.PipelineDigest, "apply", time.Now())
+	if err != nil {
+		return err
+	}
+	opts.RunID = runID
+	pr := &progressPrinter{w: stdout, last: map[string]time.Time{}}
+	opts.Events = pr.event
+	opts.Output = stdout
+	ex := executor.New(ws.Store, ws.Ledger, opts)
+	sum, err := ex.Run(ctx, plan)
+	if err != nil {
+		_ = ws.Ledger.FinishRun(runID, ledger.RunFailed, time.Now())
+		return err
+	}
+	status := ledger.RunSucceeded
+	switch {
+	case sum.Interrupted > 0 || ctx.Err() != nil:
+		status = ledger.RunInterrupted
+	case !sum.OK():
+		status = ledger.RunFailed
+	}
+	if err := ws.Ledger.FinishRun(runID, status, time.Now()); err != nil {
+		fmt.Fprintf(stderr, "Warning: %s\n", err)
+	}
+	for _, r := range sum.Stages {
+		if r.Status != executor.StatusFailed {
+			continue
+		}
+		fmt.Fprintf(stderr, "Error: %s failed: %s\n", r.Address, r.Err)
+		if r.Tail != "" {
+			fmt.Fprintf(stderr, "  Last lines of its output:\n")
+			for _, l := range strings.Split(r.Tail, "\n") {
+				fmt.Fprintf(stderr, "    %s\n", l)
+			}
+		}
+	}
+	counts := fmt.Sprintf("%d ran, %d cached, %d failed", sum.Ran, sum.Cached, sum.Failed)
+	if sum.Skipped > 0 {
+		counts += fmt.Sprintf(", %d skipped", sum.Skipped)
+	}
+	if sum.Interrupted > 0 {
+		counts += fmt.Sprintf(", %d interrupted", sum.Interrupted)
+	}
+	d := fmtDuration(sum.Duration)
+	switch status {
+	case ledger.RunSucceeded:
+		fmt.Fprintf(stdout, "\nApply complete: %s (%s).\n", counts, d)
+		return nil
+	case ledger.RunInterrupted:
+		fmt.Fprintf(stdout, "\nApply interrupted: %s (%s).\n", counts, d)
+	default:
+		fmt.Fprintf(stdout, "\nApply failed: %s (%s).\n", counts, d)
+	}
+	return &exitError{1}
+}
+
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Round(time.Second).Seconds()))
+	}
+	return d.Round(time.Second).String()
+}
+
+// progressPrinter writes one plain line per stage event.
+type progressPrinter struct {
+	w    io.Writer
+	last map[string]time.Time // last progress line per stage
+}
+
+func (p *progressPrinter) event(ev executor.Event) {
+	switch ev.Kind {
+	case executor.EventStarted:
+		if ev.Attempt > 1 {
+			fmt.Fprintf(p.w, "%s: running (attempt %d)\n", ev.Address, ev.Attempt)
+		} else {
+			fmt.Fprintf(p.w, "%s: running\n", ev.Address)
+		}
+	case executor.EventSucceeded:
+		fmt.Fprintf(p.w, "%s: done in %s\n", ev.Address, fmtDuration(ev.Duration))
+	case executor.EventCached:
+		fmt.Fprintf(p.w, "%s: cached\n", ev.Address)
+	case executor.EventFailed:
+		fmt.Fprintf(p.w, "%s: failed after %s: %s\n", ev.Address, fmtDuration(ev.Duration), ev.Err)
+	case executor.EventRetrying:
+		fmt.Fprintf(p.w, "%s: %s (%s); retrying\n", ev.Address, ev.Message, ev.Err)
+	case executor.EventSkipped:
+		fmt.Fprintf(p.w, "%s: skipped, %s\n", ev.Address, ev.Err)
+	case executor.EventInterrupted:
+		fmt.Fprintf(p.w, "%s: interrupted after %s\n", ev.Address, fmtDuration(ev.Duration))
+	case executor.EventNotice:
+		fmt.Fprintf(p.w, "%s: %s\n", ev.Address, ev.Message)
+	case executor.EventProgress:
+		if t, ok := p.last[ev.Address]; ok && time.Since(t) < 5*time.Second {
+			return
+		}
+		p.last[ev.Address] = time.Now()
+		pg := ev.Progress
+		var parts []string
+		if pg.Steps > 0 {
+			parts = append(parts, fmt.Sprintf("step %d/%d", pg.Step, pg.Steps))
+		}
+		if pg.Loss != 0 {
+			parts = append(parts, fmt.Sprintf("loss %.4f", pg.Loss))
+		}
+		if pg.TokensPerS > 0 {
+			parts = append(parts, fmt.Sprintf("%.0f tok/s", pg.TokensPerS))
+		}
+		if pg.ETA > 0 {
+			parts = append(parts, "ETA "+pg.ETA.Round(time.Second).String())
+		}
+		if pg.Message != "" {
+			parts = append(parts, pg.Message)
+		}
+		fmt.Fprintf(p.w, "%s: %s\n", ev.Address, strings.Join(parts, ", "))
+	}
+}
+

@@ -1,0 +1,331 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/llmlab/llmlab/ledger"
+	"github.com/llmlab/llmlab/planner"
+	"github.com/llmlab/llmlab/stages"
+	execkind "github.com/llmlab/llmlab/stages/exec"
+	"github.com/llmlab/llmlab/store"
+)
+
+// runStage serves a stage from the cache or runs it, and records it.
+func (e *Executor) runStage(ctx context.Context, plan *planner.Plan, i, threads int) StageResult {
+	sp := plan.Stages[i]
+	started := time.Now()
+	res := StageResult{Address: sp.Address, Kind: sp.Kind, Key: sp.Key}
+
+	// A cached stage is served only if its outputs re-hash correctly. A
+	// stage planned to run is served from the cache too if another run
+	// completed it since planning (unless -replace or cache = false).
+	if sp.Action == planner.ActionCached || (sp.Cache && !hasReason(sp, planner.ReasonReplace)) {
+		entry, why := e.cached(sp)
+		if entry != nil {
+			res.Status = StatusCached
+			res.Metrics = entry.Metrics
+			res.Duration = time.Since(started)
+			e.record(sp, res, started, logDigest(entry.LogDigest))
+			e.emit(Event{Kind: EventCached, Address: sp.Address, Duration: res.Duration})
+			return res
+		}
+		if sp.Action == planner.ActionCached {
+			e.emit(Event{Kind: EventNotice, Address: sp.Address, Message: why + "; running it again"})
+		}
+	}
+
+	kind, ok := stages.Lookup(sp.Kind)
+	var runner stages.Runner
+	if ok {
+		runner, ok = kind.(stages.Runner)
+	}
+	if !ok {
+		res.Status = StatusFailed
+		res.Attempts = 1
+		res.Err = fmt.Errorf("stage kind %s cannot run yet in this build", sp.Kind)
+		res.Duration = time.Since(started)
+		e.record(sp, res, started, "")
+		e.emit(Event{Kind: EventFailed, Address: sp.Address, Attempt: 1, Err: res.Err, Duration: res.Duration})
+		return res
+	}
+
+	var timeout time.Duration
+	if sp.Timeout != "" {
+		d, err := time.ParseDuration(sp.Timeout)
+		if err != nil {
+			res.Status, res.Err = StatusFailed, fmt.Errorf("timeout %q is not a duration", sp.Timeout)
+			e.record(sp, res, started, "")
+			e.emit(Event{Kind: EventFailed, Address: sp.Address, Err: res.Err})
+			return res
+		}
+		timeout = d
+	}
+
+	var logD string
+	for attempt := 1; ; attempt++ {
+		res.Attempts = attempt
+		e.emit(Event{Kind: EventStarted, Address: sp.Address, Attempt: attempt})
+		out, hist, ld, err := e.attempt(ctx, plan, sp, runner, threads, timeout)
+		logD = ld
+		res.Duration = time.Since(started)
+		if err == nil {
+			res.Status = StatusSucceeded
+			res.Metrics = out.Metrics
+			res.Err = nil
+			res.Exit = 0
+			e.record(sp, res, started, logD)
+			if len(hist) > 0 && e.Ledger != nil && e.Opts.RunID != 0 {
+				pts := make([]ledger.MetricPoint, len(hist))
+				for k, h := range hist {
+					pts[k] = ledger.MetricPoint{Name: h.Name, Step: h.Step, Value: h.Value}
+				}
+				if err := e.Ledger.RecordMetrics(e.Opts.RunID, sp.Address, pts); err != nil {
+					e.emit(Event{Kind: EventNotice, Address: sp.Address, Message: "could not record metric history: " + err.Error()})
+				}
+			}
+			e.emit(Event{Kind: EventSucceeded, Address: sp.Address, Attempt: attempt, Duration: res.Duration})
+			return res
+		}
+		res.Err = err
+		res.Exit, res.Tail = 0, ""
+		var xe *stages.ExitError
+		if errors.As(err, &xe) {
+			res.Exit, res.Tail = xe.Status, xe.Tail
+		}
+		if ctx.Err() != nil {
+			res.Status = StatusInterrupted
+			res.Err = errors.New("interrupted")
+			e.record(sp, res, started, logD)
+			e.emit(Event{Kind: EventInterrupted, Address: sp.Address, Attempt: attempt, Duration: res.Duration, Err: res.Err})
+			return res
+		}
+		if attempt > sp.Retries {
+			break
+		}
+		e.emit(Event{Kind: EventRetrying, Address: sp.Address, Attempt: attempt, Err: err, Message: fmt.Sprintf("attempt %d of %d failed", attempt, sp.Retries+1)})
+	}
+	res.Status = StatusFailed
+	e.record(sp, res, started, logD)
+	e.emit(Event{Kind: EventFailed, Address: sp.Address, Attempt: res.Attempts, Duration: res.Duration, Err: res.Err})
+	return res
+}
+
+func hasReason(sp *planner.StagePlan, kind string) bool {
+	for _, r := range sp.Reasons {
+		if r.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func logDigest(d store.Digest) string {
+	if d.IsZero() {
+		return ""
+	}
+	return d.String()
+}
+
+// cached returns the action entry of sp if every output re-hashes to its
+// digest, or nil and why not.
+func (e *Executor) cached(sp *planner.StagePlan) (*store.ActionEntry, string) {
+	k, err := store.ParseActionKey(sp.Key)
+	if err != nil {
+		return nil, err.Error()
+	}
+	entry, err := e.Store.GetAction(k)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			var ce *store.CorruptActionError
+			if errors.As(err, &ce) {
+				return nil, ce.Error()
+			}
+			return nil, "its cache entry is gone"
+		}
+		return nil, err.Error()
+	}
+	for _, name := range sp.Outputs {
+		a, ok := entry.Outputs[name]
+		if !ok {
+			return nil, fmt.Sprintf("its cached result has no output %q", name)
+		}
+		if err := e.Store.VerifyArtifact(a); err != nil {
+			return nil, fmt.Sprintf("cached output %q is damaged in the store (%v)", name, err)
+		}
+	}
+	return entry, ""
+}
+
+// attempt runs the stage once in a fresh work directory and commits its
+// outputs. The action entry is written last: a crash at any point leaves
+// no entry or a complete one.
+func (e *Executor) attempt(ctx context.Context, plan *planner.Plan, sp *planner.StagePlan, runner stages.Runner, threads int, timeout time.Duration) (*stages.Result, []stages.MetricPoint, string, error) {
+	work, err := e.Store.NewWorkDir(sp.Address)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	defer e.Store.RemoveWorkDir(work)
+	// The log goes to a file beside the work directory, then into the store.
+	logf, err := os.CreateTemp(filepath.Dir(work), "log-")
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("creating the stage log: %w", err)
+	}
+	logPath := logf.Name()
+	defer os.Remove(logPath)
+	var live *prefixWriter
+	var logw io.Writer = logf
+	if e.Opts.Output != nil {
+		live = &prefixWriter{mu: &e.outMu, out: e.Opts.Output, prefix: "[" + sp.Address + "] "}
+		logw = io.MultiWriter(logf, live)
+	}
+	storeLog := func() string {
+		if live != nil {
+			live.flush()
+		}
+		logf.Close()
+		if st, err := os.Stat(logPath); err != nil || st.Size() == 0 {
+			return ""
+		}
+		a, err := e.Store.PutArtifact(logPath)
+		if err != nil {
+			return ""
+		}
+		return a.Digest.String()
+	}
+
+	inputs, err := e.placeInputs(plan, sp, work)
+	if err != nil {
+		storeLog()
+		return nil, nil, "", err
+	}
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if timeout > 0 {
+		actx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timed out after %s (timeout = %q)", timeout, sp.Timeout))
+	}
+	defer cancel()
+	actx = execkind.WithGrace(actx, e.Opts.Grace)
+	job := &stages.Job{
+		Address:  sp.Address,
+		WorkDir:  work,
+		Settings: sp.ClearSettings(),
+		Inputs:   inputs,
+		Threads:  threads,
+		Log:      logw,
+		Progress: func(p stages.Progress) {
+			e.emit(Event{Kind: EventProgress, Address: sp.Address, Progress: &p})
+		},
+	}
+	if env, ok := job.Settings["env"].(map[string]any); ok {
+		job.Env = map[string]string{}
+		for k, v := range env {
+			if s, ok := v.(string); ok {
+				job.Env[k] = s
+			}
+		}
+	}
+	started := time.Now()
+	out, err := runner.Run(actx, job)
+	if err == nil && actx.Err() != nil && ctx.Err() == nil {
+		err = context.Cause(actx)
+	}
+	if err != nil {
+		if ctx.Err() == nil && actx.Err() != nil {
+			err = context.Cause(actx) // the stage's own timeout
+		}
+		return nil, nil, storeLog(), err
+	}
+	if out == nil {
+		out = &stages.Result{}
+	}
+	// Every declared output must exist.
+	arts := map[string]store.Artifact{}
+	for _, name := range sp.Outputs {
+		rel, ok := out.Outputs[name]
+		if !ok {
+			return nil, nil, storeLog(), fmt.Errorf("declared output %q was not produced", name)
+		}
+		if _, err := os.Lstat(filepath.Join(work, rel)); err != nil {
+			return nil, nil, storeLog(), fmt.Errorf("declared output %q (%s) was not produced", name, rel)
+		}
+	}
+	for _, name := range sp.Outputs {
+		a, err := e.Store.PutArtifact(filepath.Join(work, out.Outputs[name]))
+		if err != nil {
+			return nil, nil, storeLog(), fmt.Errorf("storing output %q: %w", name, err)
+		}
+		arts[name] = a
+	}
+	ld := storeLog()
+	k, err := store.ParseActionKey(sp.Key)
+	if err != nil {
+		return nil, nil, ld, err
+	}
+	entry := &store.ActionEntry{Key: k, Address: sp.Address, Kind: sp.Kind, Outputs: arts, Metrics: out.Metrics,
+		Started: started.UTC(), Finished: time.Now().UTC()}
+	if ld != "" {
+		entry.LogDigest, _ = store.ParseDigest(ld)
+	}
+	if err := e.Store.PutAction(entry); err != nil {
+		return nil, nil, ld, fmt.Errorf("recording the result in the action cache: %w", err)
+	}
+	return out, out.History, ld, nil
+}
+
+// placeInputs materializes each input read-only at inputs/<name> in the
+// work directory (name: the settings path without a leading "inputs.").
+// User files are copied into the store first and checked against the
+// digest the plan saw; upstream outputs come from their action entries.
+func (e *Executor) placeInputs(plan *planner.Plan, sp *planner.StagePlan, work string) (map[string]string, error) {
+	paths := map[string]string{}
+	for _, in := range sp.Inputs {
+		name := strings.TrimPrefix(in.Name, "inputs.")
+		dest := filepath.Join(work, "inputs", name)
+		var a store.Artifact
+		switch {
+		case in.Stage != "":
+			up := plan.Stage(in.Stage)
+			if up == nil {
+				return nil, fmt.Errorf("input %s: stage %s is not in the plan", in.Name, in.Stage)
+			}
+			k, err := store.ParseActionKey(up.Key)
+			if err != nil {
+				return nil, err
+			}
+			entry, err := e.Store.GetAction(k)
+			if err != nil {
+				return nil, fmt.Errorf("input %s: the result of %s is not in the store: %w", in.Name, in.Stage, err)
+			}
+			var ok bool
+			if a, ok = entry.Outputs[in.Output]; !ok {
+				return nil, fmt.Errorf("input %s: %s has no output %q", in.Name, in.Stage, in.Output)
+			}
+		case in.Path != "":
+			var err error
+			a, err = e.Store.AddPath(in.Path)
+			if err != nil {
+				return nil, fmt.Errorf("input %s (%s): %w", in.Name, in.Ref, err)
+			}
+			if got := "sha256:" + a.Digest.String(); in.Digest != "" && got != in.Digest {
+				return nil, fmt.Errorf("input %s (%s) changed since it was planned; run plan again", in.Name, in.Path)
+			}
+		default:
+			return nil, fmt.Errorf("input %s has neither a stage nor a path", in.Name)
+		}
+		if err := e.Store.Materialize(a, dest); err != nil {
+			return nil, fmt.Errorf("input %s: %w", in.Name, err)
+		}
+		paths[in.Name] = dest
+	}
+	if len(sp.Inputs) > 0 {
+		// Nothing may be added next to the inputs either.
+		_ = os.Chmod(filepath.Join(work, "inputs"), 0o555)
+	}
+	return paths, nil
+}
