@@ -122,7 +122,7 @@ func TestGradAttention(t *testing.T) {
 	}
 	f()
 	dqkv := make([]float32, B*T*3*C)
-	attentionBackward(dqkv, up, qkv, att, make([]float32, B*NH*T), B, T, C, NH)
+	attentionBackward(dqkv, up, qkv, att, make([]float32, B*NH*T*T), B, T, C, NH)
 	checkGrad(t, "qkv", qkv, dqkv, f)
 }
 

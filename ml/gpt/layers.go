@@ -202,6 +202,8 @@ func headBackward(dinp, dwte, dlogits, inp, wte []float32, N, C, V int) {
 
 // attentionForward: out [B,T,C], att [B,NH,T,T] (softmax weights, zero above
 // the diagonal) from qkv [B,T,3C] (query, key, value each C = NH x head size).
+// Per batch and head: att = softmax(causal(q k^T / sqrt(hs))), out = att v,
+// the two products through blas32 on strided views.
 func attentionForward(out, att, qkv []float32, B, T, C, NH int) {
 	hs := C / NH
 	C3 := 3 * C
@@ -209,51 +211,42 @@ func attentionForward(out, att, qkv []float32, B, T, C, NH int) {
 	parallelFor(B*NH, T*T*hs*2, func(lo, hi int) {
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/NH, bh%NH
+			q := headView(qkv, b*T*C3+h*hs, T, hs, C3)
+			k := headView(qkv, b*T*C3+C+h*hs, T, hs, C3)
+			v := headView(qkv, b*T*C3+2*C+h*hs, T, hs, C3)
+			a := att[bh*T*T : (bh+1)*T*T]
+			ga := blas32.General{Rows: T, Cols: T, Stride: T, Data: a}
+			blas32.Gemm(blas.NoTrans, blas.Trans, scale, q, k, 0, ga)
 			for t := 0; t < T; t++ {
-				q := qkv[(b*T+t)*C3+h*hs:][:hs]
-				a := att[((b*NH+h)*T+t)*T:][:T]
-				maxv := float32(math.Inf(-1))
-				for t2 := 0; t2 <= t; t2++ {
-					k := qkv[(b*T+t2)*C3+C+h*hs:][:hs]
-					var s float32
-					for i := range q {
-						s += q[i] * k[i]
-					}
-					s *= scale
-					a[t2] = s
-					if s > maxv {
-						maxv = s
-					}
+				row := a[t*T : (t+1)*T]
+				maxv := row[0]
+				for _, x := range row[1 : t+1] {
+					maxv = max(maxv, x)
 				}
 				var sum float32
 				for t2 := 0; t2 <= t; t2++ {
-					e := float32(math.Exp(float64(a[t2] - maxv)))
-					a[t2] = e
+					e := float32(math.Exp(float64(row[t2] - maxv)))
+					row[t2] = e
 					sum += e
 				}
 				inv := 1 / sum
 				for t2 := 0; t2 <= t; t2++ {
-					a[t2] *= inv
+					row[t2] *= inv
 				}
-				for t2 := t + 1; t2 < T; t2++ {
-					a[t2] = 0
-				}
-				o := out[(b*T+t)*C+h*hs:][:hs]
-				clear(o)
-				for t2 := 0; t2 <= t; t2++ {
-					v := qkv[(b*T+t2)*C3+2*C+h*hs:][:hs]
-					w := a[t2]
-					for i := range o {
-						o[i] += w * v[i]
-					}
-				}
+				clear(row[t+1:])
 			}
+			blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, ga, v, 0, headView(out, b*T*C+h*hs, T, hs, C))
 		}
 	})
 }
 
+// headView is the [rows, cols] matrix at data[off:] with the given row stride.
+func headView(data []float32, off, rows, cols, stride int) blas32.General {
+	return blas32.General{Rows: rows, Cols: cols, Stride: stride, Data: data[off : off+(rows-1)*stride+cols]}
+}
+
 // attentionBackward: dqkv [B,T,3C] += from dout [B,T,C], qkv [B,T,3C],
-// att [B,NH,T,T]; scratch holds at least B*NH*T floats.
+// att [B,NH,T,T]; scratch holds at least B*NH*T*T floats.
 func attentionBackward(dqkv, dout, qkv, att, scratch []float32, B, T, C, NH int) {
 	hs := C / NH
 	C3 := 3 * C
@@ -261,39 +254,35 @@ func attentionBackward(dqkv, dout, qkv, att, scratch []float32, B, T, C, NH int)
 	parallelFor(B*NH, T*T*hs*4, func(lo, hi int) {
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/NH, bh%NH
-			datt := scratch[bh*T:][:T]
+			q := headView(qkv, b*T*C3+h*hs, T, hs, C3)
+			k := headView(qkv, b*T*C3+C+h*hs, T, hs, C3)
+			v := headView(qkv, b*T*C3+2*C+h*hs, T, hs, C3)
+			dq := headView(dqkv, b*T*C3+h*hs, T, hs, C3)
+			dk := headView(dqkv, b*T*C3+C+h*hs, T, hs, C3)
+			dv := headView(dqkv, b*T*C3+2*C+h*hs, T, hs, C3)
+			do := headView(dout, b*T*C+h*hs, T, hs, C)
+			a := att[bh*T*T : (bh+1)*T*T]
+			ga := blas32.General{Rows: T, Cols: T, Stride: T, Data: a}
+			da := scratch[bh*T*T : (bh+1)*T*T]
+			gda := blas32.General{Rows: T, Cols: T, Stride: T, Data: da}
+			// out = att v
+			blas32.Gemm(blas.NoTrans, blas.Trans, 1, do, v, 0, gda)
+			blas32.Gemm(blas.Trans, blas.NoTrans, 1, ga, do, 1, dv)
+			// softmax: dpre[t2] = att[t2] * (datt[t2] - sum_t3 att[t3] datt[t3])
 			for t := 0; t < T; t++ {
-				a := att[((b*NH+h)*T+t)*T:][:T]
-				d := dout[(b*T+t)*C+h*hs:][:hs]
-				// out = sum_t2 att[t2] * v[t2]
-				for t2 := 0; t2 <= t; t2++ {
-					v := qkv[(b*T+t2)*C3+2*C+h*hs:][:hs]
-					dv := dqkv[(b*T+t2)*C3+2*C+h*hs:][:hs]
-					w := a[t2]
-					var s float32
-					for i := range d {
-						s += v[i] * d[i]
-						dv[i] += w * d[i]
-					}
-					datt[t2] = s
-				}
-				// softmax: dpre[t2] = att[t2] * (datt[t2] - sum_t3 att[t3] datt[t3])
+				ar, dr := a[t*T:(t+1)*T], da[t*T:(t+1)*T]
 				var dot float32
 				for t2 := 0; t2 <= t; t2++ {
-					dot += a[t2] * datt[t2]
+					dot += ar[t2] * dr[t2]
 				}
-				q := qkv[(b*T+t)*C3+h*hs:][:hs]
-				dq := dqkv[(b*T+t)*C3+h*hs:][:hs]
 				for t2 := 0; t2 <= t; t2++ {
-					dpre := a[t2] * (datt[t2] - dot) * scale
-					k := qkv[(b*T+t2)*C3+C+h*hs:][:hs]
-					dk := dqkv[(b*T+t2)*C3+C+h*hs:][:hs]
-					for i := range q {
-						dq[i] += k[i] * dpre
-						dk[i] += q[i] * dpre
-					}
+					dr[t2] = ar[t2] * (dr[t2] - dot)
 				}
+				clear(dr[t+1:])
 			}
+			// pre = q k^T * scale
+			blas32.Gemm(blas.NoTrans, blas.NoTrans, scale, gda, k, 1, dq)
+			blas32.Gemm(blas.Trans, blas.NoTrans, scale, gda, q, 1, dk)
 		}
 	})
 }

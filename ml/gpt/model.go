@@ -228,7 +228,7 @@ func newActivations(cfg Config, BT, BTT int) *activations {
 	for l := 0; l < cfg.Layers; l++ {
 		sizes = append(sizes, layer...)
 	}
-	sizes = append(sizes, BT*C, BT, BT, BT*V, BT*V, BT, BT*NH)
+	sizes = append(sizes, BT*C, BT, BT, BT*V, BT*V, BT, BTT*NH)
 	total := 0
 	for _, s := range sizes {
 		total += s
