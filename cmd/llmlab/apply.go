@@ -278,4 +278,3 @@ func (p *progressPrinter) event(ev executor.Event) {
 		fmt.Fprintf(p.w, "%s: %s\n", ev.Address, strings.Join(parts, ", "))
 	}
 }
-
