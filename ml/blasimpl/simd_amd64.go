@@ -110,20 +110,30 @@ func packA(g *gemm, dst []float32, i0, i1, p0, kc int) {
 	for ir := i0; ir < i1; ir += simdMR {
 		mr := min(simdMR, i1-ir)
 		d := dst[(ir-i0)*kc : (ir-i0)*kc+simdMR*kc]
-		if mr < simdMR {
-			clear(d)
-		}
-		if g.tA {
+		switch {
+		case g.tA && mr == simdMR:
 			for p := range kc {
-				src := g.a[(p0+p)*g.lda+ir:]
-				copy(d[p*simdMR:p*simdMR+mr], src[:mr])
+				src := g.a[(p0+p)*g.lda+ir : (p0+p)*g.lda+ir+simdMR]
+				e := d[p*simdMR : p*simdMR+simdMR]
+				e[0], e[1], e[2], e[3], e[4], e[5] = src[0], src[1], src[2], src[3], src[4], src[5]
 			}
-			continue
-		}
-		for i := range mr {
-			src := g.a[(ir+i)*g.lda+p0 : (ir+i)*g.lda+p0+kc]
-			for p, v := range src {
-				d[p*simdMR+i] = v
+		case mr == simdMR:
+			r0 := g.a[ir*g.lda+p0 : ir*g.lda+p0+kc]
+			r1 := g.a[(ir+1)*g.lda+p0 : (ir+1)*g.lda+p0+kc]
+			r2 := g.a[(ir+2)*g.lda+p0 : (ir+2)*g.lda+p0+kc]
+			r3 := g.a[(ir+3)*g.lda+p0 : (ir+3)*g.lda+p0+kc]
+			r4 := g.a[(ir+4)*g.lda+p0 : (ir+4)*g.lda+p0+kc]
+			r5 := g.a[(ir+5)*g.lda+p0 : (ir+5)*g.lda+p0+kc]
+			for p := range kc {
+				e := d[p*simdMR : p*simdMR+simdMR]
+				e[0], e[1], e[2], e[3], e[4], e[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+			}
+		default:
+			clear(d)
+			for p := range kc {
+				for i := range mr {
+					d[p*simdMR+i] = g.opA(ir+i, p0+p)
+				}
 			}
 		}
 	}
@@ -139,16 +149,31 @@ func packB(g *gemm, dst []float32, width, j0, j1, p0, kc int) {
 			clear(d)
 		}
 		if !g.tB {
+			if nr%8 == 0 {
+				for p := range kc {
+					src := g.b[(p0+p)*g.ldb+jr : (p0+p)*g.ldb+jr+nr]
+					for j := 0; j < nr; j += 8 {
+						archsimd.LoadFloat32x8Slice(src[j:]).StoreSlice(d[p*width+j:])
+					}
+				}
+				continue
+			}
 			for p := range kc {
-				src := g.b[(p0+p)*g.ldb+jr:]
-				copy(d[p*width:p*width+nr], src[:nr])
+				src := g.b[(p0+p)*g.ldb+jr : (p0+p)*g.ldb+jr+nr]
+				for j, v := range src {
+					d[p*width+j] = v
+				}
 			}
 			continue
 		}
+		var rows [simdMaxNR][]float32
 		for j := range nr {
-			src := g.b[(jr+j)*g.ldb+p0 : (jr+j)*g.ldb+p0+kc]
-			for p, v := range src {
-				d[p*width+j] = v
+			rows[j] = g.b[(jr+j)*g.ldb+p0 : (jr+j)*g.ldb+p0+kc]
+		}
+		for p := range kc {
+			e := d[p*width : p*width+nr]
+			for j := range e {
+				e[j] = rows[j][p]
 			}
 		}
 	}
