@@ -39,11 +39,14 @@ var benchShapes = []struct {
 func BenchmarkGemm(b *testing.B) {
 	defer SetThreads(0)
 	rng := rand.New(rand.NewPCG(11, 12))
-	for _, be := range backends(b) {
-		for _, s := range benchShapes {
-			p := newProblem(rng, s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
-			for _, threads := range []int{1, 2} {
-				b.Run(fmt.Sprintf("%s/%s/t%d", shortName(be), s.name, threads), func(b *testing.B) {
+	bes := backends(b)
+	for _, s := range benchShapes {
+		p := newProblem(rng, s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
+		for _, threads := range []int{1, 2} {
+			// Backends side by side, so that load from other processes
+			// hits them alike.
+			for _, be := range bes {
+				b.Run(fmt.Sprintf("%s/t%d/%s", s.name, threads, shortName(be)), func(b *testing.B) {
 					SetThreads(threads)
 					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
 					for b.Loop() {

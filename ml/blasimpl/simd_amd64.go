@@ -4,7 +4,6 @@ package blasimpl
 
 import (
 	"simd/archsimd"
-	"sync"
 	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
@@ -58,7 +57,25 @@ type simdScratch struct {
 	b [simdKC * simdNC]float32
 }
 
-var simdPool = sync.Pool{New: func() any { return new(simdScratch) }}
+// simdFree keeps packing buffers across calls; unlike a sync.Pool it is not
+// emptied by the garbage collector, which a training loop runs often.
+var simdFree = make(chan *simdScratch, 16)
+
+func getScratch() *simdScratch {
+	select {
+	case s := <-simdFree:
+		return s
+	default:
+		return new(simdScratch)
+	}
+}
+
+func putScratch(s *simdScratch) {
+	select {
+	case simdFree <- s:
+	default:
+	}
+}
 
 // simdTiler runs kernel, an mr x nr micro-kernel with mr = simdMR and
 // nr columns.
@@ -72,8 +89,8 @@ func (simdTiler) tile(m, n, k int) (int, int) {
 }
 
 func (t simdTiler) run(g *gemm, i0, i1, j0, j1 int) {
-	s := simdPool.Get().(*simdScratch)
-	defer simdPool.Put(s)
+	s := getScratch()
+	defer putScratch(s)
 	mt, nt := i1-i0, j1-j0
 	var edge [simdMR * simdMaxNR]float32
 	for p0 := 0; p0 < g.k; p0 += simdKC {
