@@ -1,0 +1,229 @@
+package executor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/llmlab/llmlab/planner"
+	"github.com/llmlab/llmlab/stages"
+	_ "github.com/llmlab/llmlab/stages/exec"
+	"github.com/llmlab/llmlab/store"
+)
+
+// sleeper is a test kind that records when each stage ran.
+type sleeper struct {
+	stages.Static
+	mu    sync.Mutex
+	spans map[string][2]time.Time
+}
+
+func (k *sleeper) Run(ctx context.Context, job *stages.Job) (*stages.Result, error) {
+	start := time.Now()
+	select {
+	case <-time.After(150 * time.Millisecond):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := os.WriteFile(filepath.Join(job.WorkDir, "out"), []byte(job.Address), 0o644); err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	k.spans[job.Address] = [2]time.Time{start, time.Now()}
+	k.mu.Unlock()
+	return &stages.Result{Outputs: map[string]string{"out": "out"}, Metrics: map[string]float64{"threads": float64(job.Threads)}}, nil
+}
+
+var testSleeper = &sleeper{Static: stages.Static{KindName: "test_sleep", KindVersion: 1, KindSchema: &stages.Schema{}, OutputNames: []string{"out"}}, spans: map[string][2]time.Time{}}
+
+func init() {
+	stages.Register(testSleeper)
+	stages.Register(&stages.Static{KindName: "test_norun", KindVersion: 1, KindSchema: &stages.Schema{}, OutputNames: []string{"out"}})
+}
+
+func key(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func stage(addr, kind string, settings map[string]any, deps ...string) *planner.StagePlan {
+	outs := []string{"out"}
+	if kind == "exec" {
+		outs = nil
+		for n := range settings["outputs"].(map[string]any) {
+			outs = append(outs, n)
+		}
+	}
+	return &planner.StagePlan{Address: addr, Kind: kind, Key: key(addr + kind), Action: planner.ActionRun, Cache: true,
+		Settings: settings, DependsOn: deps, Outputs: outs, KeySettings: map[string]any{}, KeyInputs: map[string]string{}}
+}
+
+func newStore(t *testing.T) *store.Store {
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func overlap(a, b [2]time.Time) bool { return a[0].Before(b[1]) && b[0].Before(a[1]) }
+
+func TestCPUTokens(t *testing.T) {
+	for _, tc := range []struct {
+		cpus    int
+		overlap bool
+	}{{1, true}, {2, false}, {8, false}} {
+		st := newStore(t)
+		a := stage("stage.a", "test_sleep", map[string]any{})
+		b := stage("stage.b", "test_sleep", map[string]any{})
+		a.Key, b.Key = key(t.Name()+"a"+string(rune(tc.cpus))), key(t.Name()+"b"+string(rune(tc.cpus)))
+		a.Resources.CPUs, b.Resources.CPUs = tc.cpus, tc.cpus
+		sum, err := New(st, nil, Options{Parallelism: 2}).Run(context.Background(), &planner.Plan{Stages: []*planner.StagePlan{a, b}})
+		if err != nil || !sum.OK() || sum.Ran != 2 {
+			t.Fatalf("cpus=%d: %v %+v", tc.cpus, err, sum)
+		}
+		testSleeper.mu.Lock()
+		got := overlap(testSleeper.spans["stage.a"], testSleeper.spans["stage.b"])
+		testSleeper.mu.Unlock()
+		if got != tc.overlap {
+			t.Errorf("cpus=%d with 2 tokens: stages overlapped = %v, want %v", tc.cpus, got, tc.overlap)
+		}
+		if want := float64(min(tc.cpus, 2)); sum.Stages[0].Metrics["threads"] != want {
+			t.Errorf("cpus=%d: job got %v threads, want %v", tc.cpus, sum.Stages[0].Metrics["threads"], want)
+		}
+	}
+}
+
+func TestKindThatCannotRun(t *testing.T) {
+	st := newStore(t)
+	s := stage("stage.x", "test_norun", map[string]any{})
+	d := stage("stage.y", "test_sleep", map[string]any{}, "stage.x")
+	sum, err := New(st, nil, Options{}).Run(context.Background(), &planner.Plan{Stages: []*planner.StagePlan{s, d}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := sum.Stages[0]; r.Status != StatusFailed || r.Err == nil || r.Err.Error() != "stage kind test_norun cannot run yet in this build" {
+		t.Fatalf("got %+v", r)
+	}
+	if r := sum.Stages[1]; r.Status != StatusSkipped || !strings.Contains(r.Err.Error(), "depends on stage.x") {
+		t.Fatalf("dependant: got %+v", r)
+	}
+}
+
+func execStage(addr, script string) *planner.StagePlan {
+	return stage(addr, "exec", map[string]any{
+		"command": []any{"sh", "-c", script},
+		"outputs": map[string]any{"o": "o"},
+		"env":     map[string]any{},
+	})
+}
+
+// TestCancel: a cancelled run stops the command (SIGTERM to its group, or
+// SIGKILL after the grace period if it ignores SIGTERM), records the stage
+// interrupted and commits nothing.
+func TestCancel(t *testing.T) {
+	for _, tc := range []struct{ name, script string }{
+		{"term", "sleep 20; touch o"},
+		{"ignores-term", "trap '' TERM; sleep 20; touch o"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newStore(t)
+			dir := t.TempDir()
+			s := execStage("stage.s", "touch "+filepath.Join(dir, "started")+"; "+tc.script)
+			after := execStage("stage.after", "touch o")
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				for {
+					if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
+						cancel()
+						return
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}()
+			start := time.Now()
+			sum, err := New(st, nil, Options{Grace: 300 * time.Millisecond, Parallelism: 1}).Run(ctx, &planner.Plan{Stages: []*planner.StagePlan{s, after}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if el := time.Since(start); el > 5*time.Second {
+				t.Errorf("cancel took %s", el)
+			}
+			if sum.Interrupted != 1 || sum.Stages[0].Status != StatusInterrupted || sum.Stages[1].Status != StatusSkipped {
+				t.Fatalf("got %+v", sum)
+			}
+			k, _ := store.ParseActionKey(s.Key)
+			if _, err := st.GetAction(k); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("an interrupted stage left an action entry: %v", err)
+			}
+		})
+	}
+}
+
+func TestExecEnvironment(t *testing.T) {
+	st := newStore(t)
+	t.Setenv("LLMLAB_TEST_LEAK", "leaked")
+	s := execStage("stage.e", "env | sort > o")
+	s.Settings["env"] = map[string]any{"MINE": "yes"}
+	var log strings.Builder
+	sum, err := New(st, nil, Options{Output: &syncWriter{w: &log}}).Run(context.Background(), &planner.Plan{Stages: []*planner.StagePlan{s}})
+	if err != nil || !sum.OK() {
+		t.Fatalf("%v %+v", err, sum)
+	}
+	k, _ := store.ParseActionKey(s.Key)
+	e, err := st.GetAction(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := st.ReadBlob(e.Outputs["o"].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		n, _, _ := strings.Cut(l, "=")
+		names = append(names, n)
+	}
+	got := strings.Join(names, " ")
+	// sh itself may add PWD, SHLVL and _.
+	for _, want := range []string{"MINE", "PATH", "TMPDIR"} {
+		if !strings.Contains(" "+got+" ", " "+want+" ") {
+			t.Errorf("environment %q lacks %s", got, want)
+		}
+	}
+	if strings.Contains(string(b), "LLMLAB_TEST_LEAK") {
+		t.Errorf("llmlab's environment leaked into the stage: %s", got)
+	}
+}
+
+func TestExitErrorTail(t *testing.T) {
+	st := newStore(t)
+	s := execStage("stage.f", "seq 1 30; exit 7")
+	sum, _ := New(st, nil, Options{}).Run(context.Background(), &planner.Plan{Stages: []*planner.StagePlan{s}})
+	r := sum.Stages[0]
+	if r.Status != StatusFailed || r.Exit != 7 {
+		t.Fatalf("got %+v", r)
+	}
+	lines := strings.Split(r.Tail, "\n")
+	if len(lines) != 20 || lines[0] != "11" || lines[19] != "30" {
+		t.Errorf("tail = %q, want lines 11..30", r.Tail)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
