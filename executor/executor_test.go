@@ -227,3 +227,61 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// TestDiamond runs a -> (b, c) -> d in parallel with a user file input, then
+// runs the same plan again: every stage is now served from the cache, even
+// though the plan says run (another apply completed them since planning).
+func TestDiamond(t *testing.T) {
+	st := newStore(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.txt")
+	if err := os.WriteFile(data, []byte("D\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dg, err := st.HashPath(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := execStage("stage.a", "cat inputs/data > o; echo A >> o")
+	a.Inputs = []planner.Input{{Name: "inputs.data", Path: data, Digest: "sha256:" + dg.Digest.String()}}
+	mk := func(addr, script string, ups ...string) *planner.StagePlan {
+		s := execStage(addr, script)
+		s.DependsOn = ups
+		for _, u := range ups {
+			s.Inputs = append(s.Inputs, planner.Input{Name: "inputs." + strings.TrimPrefix(u, "stage."), Stage: u, Output: "o"})
+		}
+		return s
+	}
+	b := mk("stage.b", "cat inputs/a > o; echo B >> o", "stage.a")
+	c := mk("stage.c", "cat inputs/a > o; echo C >> o", "stage.a")
+	d := mk("stage.d", "cat inputs/b inputs/c > o", "stage.b", "stage.c")
+	plan := &planner.Plan{Stages: []*planner.StagePlan{a, b, c, d}}
+	var events []string
+	opts := Options{Parallelism: 4, Events: func(ev Event) { events = append(events, string(ev.Kind)+" "+ev.Address) }}
+	sum, err := New(st, nil, opts).Run(context.Background(), plan)
+	if err != nil || !sum.OK() || sum.Ran != 4 {
+		t.Fatalf("%v %+v", err, sum)
+	}
+	k, _ := store.ParseActionKey(d.Key)
+	e, err := st.GetAction(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := st.ReadBlob(e.Outputs["o"].Digest)
+	if want := "D\nA\nB\nD\nA\nC\n"; string(got) != want {
+		t.Errorf("stage.d output = %q, want %q", got, want)
+	}
+	sum, err = New(st, nil, opts).Run(context.Background(), plan)
+	if err != nil || sum.Cached != 4 {
+		t.Fatalf("second run: %v %+v", err, sum)
+	}
+	// A changed user file is refused, not silently used.
+	if err := os.WriteFile(data, []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.Key = key("other")
+	sum, _ = New(st, nil, opts).Run(context.Background(), &planner.Plan{Stages: []*planner.StagePlan{a}})
+	if r := sum.Stages[0]; r.Status != StatusFailed || !strings.Contains(r.Err.Error(), "changed since it was planned") {
+		t.Errorf("changed input: got %+v", r)
+	}
+}
