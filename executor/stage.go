@@ -164,7 +164,9 @@ func (e *Executor) cached(sp *planner.StagePlan) (*store.ActionEntry, string) {
 }
 
 // attempt runs the stage once in a fresh work directory and commits its
-// outputs. The action entry is written last: a crash at any point leaves
+// outputs. Job.StateDir (.llmlab/state/<key>, created by the kind if it
+// wants one) survives failed attempts and killed applies so that long
+// stages can resume; it is removed after the commit. The action entry is written last: a crash at any point leaves
 // no entry or a complete one.
 func (e *Executor) attempt(ctx context.Context, plan *planner.Plan, sp *planner.StagePlan, runner stages.Runner, threads int, timeout time.Duration) (*stages.Result, []stages.MetricPoint, string, error) {
 	work, err := e.Store.NewWorkDir(sp.Address)
@@ -217,6 +219,7 @@ func (e *Executor) attempt(ctx context.Context, plan *planner.Plan, sp *planner.
 		Settings: sp.ClearSettings(),
 		Inputs:   inputs,
 		Threads:  threads,
+		StateDir: filepath.Join(e.Store.Root(), "state", sp.Key),
 		Log:      logw,
 		Progress: func(p stages.Progress) {
 			e.emit(Event{Kind: EventProgress, Address: sp.Address, Progress: &p})
@@ -275,6 +278,7 @@ func (e *Executor) attempt(ctx context.Context, plan *planner.Plan, sp *planner.
 	if err := e.Store.PutAction(entry); err != nil {
 		return nil, nil, ld, fmt.Errorf("recording the result in the action cache: %w", err)
 	}
+	_ = os.RemoveAll(job.StateDir) // checkpoints are not needed once the result is committed
 	return out, out.History, ld, nil
 }
 
