@@ -48,7 +48,9 @@ func applyCmd(stdout, stderr io.Writer) *cobra.Command {
 			)
 			takeLock := func() error {
 				l, err := ws.Store.Lock(ctx, store.CurrentOwner("llmlab apply "+arg), lockTimeout, func(holder store.Owner) {
-					fmt.Fprintf(stderr, "Waiting for the store lock, held by %s (-lock-timeout %s)...\n", holder, lockTimeout)
+					if lockTimeout > 0 {
+						fmt.Fprintf(stderr, "Waiting for the store lock, held by %s (-lock-timeout %s)...\n", holder, lockTimeout)
+					}
 				})
 				if err != nil {
 					return err
