@@ -67,3 +67,71 @@ func shortName(b Backend) string {
 	}
 	return b.Name()
 }
+
+// stepGemms lists the matrix products of one nanoGPT shakespeare-char
+// training step (4 layers, 4 heads of 32, 128 dims, context 64, batch 12,
+// vocab 65), forward and backward, with weights stored in x out.
+func stepGemms() []gemm {
+	const rows, dim, heads, ctx, hd, layers, vocab = 768, 128, 4, 64, 32, 4, 65
+	var gs []gemm
+	add := func(tA, tB bool, m, n, k, times int) {
+		for range times {
+			gs = append(gs, gemm{tA: tA, tB: tB, m: m, n: n, k: k})
+		}
+	}
+	linear := func(in, out int) {
+		add(false, false, rows, out, in, 1) // Y = X W
+		add(false, true, rows, in, out, 1)  // dX = dY Wᵀ
+		add(true, false, in, out, rows, 1)  // dW = Xᵀ dY
+	}
+	for range layers {
+		linear(dim, 3*dim)
+		linear(dim, dim)
+		linear(dim, 4*dim)
+		linear(4*dim, dim)
+		per := rows / ctx * heads
+		add(false, true, ctx, ctx, hd, 2*per)  // S = Q Kᵀ, dP = dO Vᵀ
+		add(false, false, ctx, hd, ctx, 2*per) // O = P V, dQ = dS K
+		add(true, false, ctx, hd, ctx, 2*per)  // dV = Pᵀ dO, dK = dSᵀ Q
+	}
+	linear(dim, vocab)
+	return gs
+}
+
+// BenchmarkStep runs all products of one nanoGPT training step per
+// backend and thread count; ms/step bounds the tokens per second the matrix
+// products allow (768 tokens per step).
+func BenchmarkStep(b *testing.B) {
+	defer SetThreads(0)
+	rng := rand.New(rand.NewPCG(17, 18))
+	var probs []problem
+	flops := 0.0
+	for _, g := range stepGemms() {
+		tA, tB := blas.NoTrans, blas.NoTrans
+		if g.tA {
+			tA = blas.Trans
+		}
+		if g.tB {
+			tB = blas.Trans
+		}
+		probs = append(probs, newProblem(rng, tA, tB, g.m, g.n, g.k, 0, 1, 0))
+		flops += 2 * float64(g.m*g.n*g.k)
+	}
+	bes := backends(b)
+	for _, threads := range []int{1, 2} {
+		for _, be := range bes {
+			b.Run(fmt.Sprintf("t%d/%s", threads, shortName(be)), func(b *testing.B) {
+				SetThreads(threads)
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
+				for b.Loop() {
+					for _, p := range probs {
+						be.Sgemm(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
+					}
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(sec*1e3, "ms/step")
+				b.ReportMetric(flops/sec/1e9, "GFLOP/s")
+			})
+		}
+	}
+}

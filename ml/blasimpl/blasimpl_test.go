@@ -244,6 +244,7 @@ func TestUse(t *testing.T) {
 		if err := Use(name); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("Use(%q): Name() = %q", name, Name())
 		if !strings.HasPrefix(Name(), name+"-") || !strings.Contains(Name(), "-v") {
 			t.Errorf("Use(%q) installed %q, want a versioned %s name", name, Name(), name)
 		}
