@@ -75,7 +75,7 @@ func formatMetrics(m map[string]float64) string {
 	sort.Strings(names)
 	parts := make([]string, len(names))
 	for i, k := range names {
-		parts[i] = k + "=" + strconv.FormatFloat(m[k], 'g', 6, 64)
+		parts[i] = k + "=" + strconv.FormatFloat(m[k], 'g', -1, 64)
 	}
 	return strings.Join(parts, " ")
 }
