@@ -216,6 +216,7 @@ func Train(ctx context.Context, m *gpt.Model, train, val []Example, s gpt.TrainS
 	order := NewOrder(len(train), s.Seed)
 	rows := make([]Example, s.BatchSize)
 	began := time.Now()
+	tokens := 0
 	for step := start; step < s.Steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -231,6 +232,7 @@ func Train(ctx context.Context, m *gpt.Model, train, val []Example, s gpt.TrainS
 			rows[i] = train[order.At(step*s.BatchSize+i)]
 		}
 		inputs, targets, mask, B, T := Batch(rows, opt.Pad)
+		tokens += B * T
 		loss, err := m.Forward(inputs, targets, mask, B, T)
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", step+1, err)
@@ -268,8 +270,8 @@ func Train(ctx context.Context, m *gpt.Model, train, val []Example, s gpt.TrainS
 	}
 	last := res.History[len(res.History)-1]
 	res.TrainLoss, res.ValLoss = last.TrainLoss, last.ValLoss
-	if el := time.Since(began).Seconds(); el > 0 && s.Steps > start {
-		res.TokensPerSec = float64(s.Steps-start) * float64(s.BatchSize) / el // records per second
+	if el := time.Since(began).Seconds(); el > 0 {
+		res.TokensPerSec = float64(tokens) / el // batch positions (padding included) per second
 	}
 	return res, nil
 }
