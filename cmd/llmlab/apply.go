@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"golang.org/x/term"
 	"io"
 	"os"
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -166,9 +168,9 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, ws *workspace.Worksp
 		return err
 	}
 	opts.RunID = runID
-	pr := &progressPrinter{w: stdout, last: map[string]time.Time{}}
+	pr := &progressPrinter{w: stdout, last: map[string]time.Time{}, tty: isTerminal(stdout)}
 	opts.Events = pr.event
-	opts.Output = stdout
+	opts.Output = pr
 	ex := executor.New(ws.Store, ws.Ledger, opts)
 	sum, err := ex.Run(ctx, plan)
 	if err != nil {
@@ -227,13 +229,37 @@ func fmtDuration(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// progressPrinter writes one plain line per stage event.
+// progressPrinter writes one plain line per stage event. On a terminal,
+// progress reports instead rewrite one live status line in place.
 type progressPrinter struct {
-	w    io.Writer
-	last map[string]time.Time // last progress line per stage
+	mu     sync.Mutex
+	w      io.Writer
+	last   map[string]time.Time // last progress line per stage
+	tty    bool
+	status bool // a live status line is on screen
+}
+
+// Write passes stage output through, clearing the live line first.
+func (p *progressPrinter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearStatus()
+	return p.w.Write(b)
+}
+
+func (p *progressPrinter) clearStatus() {
+	if p.status {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.status = false
+	}
 }
 
 func (p *progressPrinter) event(ev executor.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ev.Kind != executor.EventProgress {
+		p.clearStatus()
+	}
 	switch ev.Kind {
 	case executor.EventStarted:
 		if ev.Attempt > 1 {
@@ -256,7 +282,7 @@ func (p *progressPrinter) event(ev executor.Event) {
 	case executor.EventNotice:
 		fmt.Fprintf(p.w, "%s: %s\n", ev.Address, ev.Message)
 	case executor.EventProgress:
-		if t, ok := p.last[ev.Address]; ok && time.Since(t) < 5*time.Second {
+		if t, ok := p.last[ev.Address]; !p.tty && ok && time.Since(t) < 5*time.Second {
 			return
 		}
 		p.last[ev.Address] = time.Now()
@@ -277,6 +303,16 @@ func (p *progressPrinter) event(ev executor.Event) {
 		if pg.Message != "" {
 			parts = append(parts, pg.Message)
 		}
+		if p.tty {
+			fmt.Fprintf(p.w, "\r\033[K%s: %s", ev.Address, strings.Join(parts, ", "))
+			p.status = true
+			return
+		}
 		fmt.Fprintf(p.w, "%s: %s\n", ev.Address, strings.Join(parts, ", "))
 	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
