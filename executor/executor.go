@@ -367,3 +367,38 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Apply runs a plan as one ledger run: stale runs of dead processes are
+// marked interrupted first, the run is begun, the plan executed, and the
+// run finished as succeeded, failed or interrupted. Warnings that do not
+// stop the run go to Options.Events as notices.
+func (e *Executor) Apply(ctx context.Context, plan *planner.Plan, command string) (*Summary, ledger.RunStatus, error) {
+	if _, err := e.Ledger.MarkStaleRuns(); err != nil {
+		e.notice(fmt.Sprintf("could not mark stale runs: %s", err))
+	}
+	runID, err := e.Ledger.BeginRun(plan.Pipeline, plan.PipelineDigest, command, time.Now())
+	if err != nil {
+		return nil, ledger.RunFailed, err
+	}
+	e.Opts.RunID = runID
+	sum, err := e.Run(ctx, plan)
+	if err != nil {
+		_ = e.Ledger.FinishRun(runID, ledger.RunFailed, time.Now())
+		return nil, ledger.RunFailed, err
+	}
+	status := ledger.RunSucceeded
+	switch {
+	case sum.Interrupted > 0 || ctx.Err() != nil:
+		status = ledger.RunInterrupted
+	case !sum.OK():
+		status = ledger.RunFailed
+	}
+	if err := e.Ledger.FinishRun(runID, status, time.Now()); err != nil {
+		e.notice(fmt.Sprintf("could not record the run's end: %s", err))
+	}
+	return sum, status, nil
+}
+
+func (e *Executor) notice(msg string) {
+	e.emit(Event{Kind: EventNotice, Address: "llmlab", Message: msg})
+}

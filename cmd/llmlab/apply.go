@@ -160,32 +160,12 @@ func checkFresh(planFile string, plan *planner.Plan, ws *workspace.Workspace) er
 // runPlan executes a plan under a ledger run and prints progress and the
 // outcome.
 func runPlan(ctx context.Context, stdout, stderr io.Writer, ws *workspace.Workspace, plan *planner.Plan, opts executor.Options) error {
-	if _, err := ws.Ledger.MarkStaleRuns(); err != nil {
-		fmt.Fprintf(stderr, "Warning: %s\n", err)
-	}
-	runID, err := ws.Ledger.BeginRun(plan.Pipeline, plan.PipelineDigest, "apply", time.Now())
-	if err != nil {
-		return err
-	}
-	opts.RunID = runID
 	pr := &progressPrinter{w: stdout, last: map[string]time.Time{}, tty: isTerminal(stdout)}
 	opts.Events = pr.event
 	opts.Output = pr
-	ex := executor.New(ws.Store, ws.Ledger, opts)
-	sum, err := ex.Run(ctx, plan)
+	sum, status, err := executor.New(ws.Store, ws.Ledger, opts).Apply(ctx, plan, "apply")
 	if err != nil {
-		_ = ws.Ledger.FinishRun(runID, ledger.RunFailed, time.Now())
 		return err
-	}
-	status := ledger.RunSucceeded
-	switch {
-	case sum.Interrupted > 0 || ctx.Err() != nil:
-		status = ledger.RunInterrupted
-	case !sum.OK():
-		status = ledger.RunFailed
-	}
-	if err := ws.Ledger.FinishRun(runID, status, time.Now()); err != nil {
-		fmt.Fprintf(stderr, "Warning: %s\n", err)
 	}
 	for _, r := range sum.Stages {
 		if r.Status != executor.StatusFailed {
