@@ -225,7 +225,7 @@ func attentionForward(out, att, qkv []float32, B, T, C, NH int) {
 				}
 				var sum float32
 				for t2 := 0; t2 <= t; t2++ {
-					e := float32(math.Exp(float64(row[t2] - maxv)))
+					e := exp32(row[t2] - maxv)
 					row[t2] = e
 					sum += e
 				}
@@ -315,9 +315,6 @@ func geluBackward(dinp, inp, th, dout []float32, N int) {
 	})
 }
 
-// tanh32 is tanh in float64 rounded to float32.
-func tanh32(x float32) float32 { return float32(math.Tanh(float64(x))) }
-
 // residualForward: out [N] = a [N] + b [N].
 func residualForward(out, a, b []float32, N int) {
 	for i := 0; i < N; i++ {
@@ -347,9 +344,9 @@ func softmaxForward(probs, logits []float32, N, V int) {
 			}
 			var sum float64
 			for i, v := range l {
-				e := math.Exp(float64(v - maxv))
-				p[i] = float32(e)
-				sum += e
+				e := exp32(v - maxv)
+				p[i] = e
+				sum += float64(e)
 			}
 			inv := float32(1 / sum)
 			for i := range p {
