@@ -12,6 +12,7 @@ import (
 	"github.com/llmlab/llmlab/ml/tokdata"
 	"github.com/llmlab/llmlab/ml/tokenizer"
 	"github.com/llmlab/llmlab/stages"
+	"github.com/llmlab/llmlab/stages/generate"
 )
 
 // settingsOf decodes JSON the way the planner hands settings over
@@ -276,5 +277,28 @@ func TestUnsupportedAndUnknownFormats(t *testing.T) {
 	_, _, log, err := run(t, textSettings, map[string]string{"source": src})
 	if err != nil || !strings.Contains(log, "reading it as text") {
 		t.Errorf("bracketed text: %v\n%s", err, log)
+	}
+}
+
+// A generated dataset's data.json, placed without its extension, is read as
+// instruction records.
+func TestGeneratedDataset(t *testing.T) {
+	gen := &stages.Job{WorkDir: t.TempDir(), Settings: settingsOf(t, `{"task": "reverse", "count": 30, "seed": 2, "split": "train", "digits": 2, "ops": ["+"], "length": 4}`)}
+	gres, err := generate.Kind.Run(context.Background(), gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := materialize(t, filepath.Join(gen.WorkDir, gres.Outputs["data"]))
+	js := strings.NewReplacer("MAXLEN", "null", "POLICY", "drop").Replace(instrSettings)
+	res, work, _, err := run(t, js, map[string]string{"source": src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, err := tokdata.Read(filepath.Join(work, "train"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.Kind != tokdata.KindInstructions || res.Metrics["records"] != 30 {
+		t.Errorf("kind %s, metrics %v", train.Kind, res.Metrics)
 	}
 }
