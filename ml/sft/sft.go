@@ -163,27 +163,11 @@ func Train(ctx context.Context, m *gpt.Model, train, val []Example, s gpt.TrainS
 			}
 		}
 	}
-	params, grads := m.Params, m.Grads
-	var segs []optim.Segment
-	if opt.Adapter != nil {
-		params, grads = opt.Adapter.Params, opt.Adapter.Grads
-		segs = opt.Adapter.Segments()
-	} else {
-		off := 0
-		for _, t := range m.Tensors() {
-			segs = append(segs, optim.Segment{Offset: off, Len: len(t.Data), Decay: t.Decay})
-			off += len(t.Data)
-		}
-	}
-	adam, err := optim.NewAdamW(len(params), segs, optim.AdamWConfig{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: s.WeightDecay})
+	st, err := newStepper(m, opt.Adapter, s)
 	if err != nil {
 		return nil, err
 	}
-	minLR := s.MinLR
-	if minLR < 0 {
-		minLR = s.LearningRate / 10
-	}
-	sched := optim.Schedule{LR: s.LearningRate, MinLR: minLR, Warmup: s.WarmupSteps, Total: s.Steps}
+	params, adam, sched := st.params, st.adam, st.sched
 	res := &gpt.TrainResult{Steps: s.Steps, ValLoss: math.NaN()}
 	start := 0
 	var ckpt string
@@ -233,24 +217,9 @@ func Train(ctx context.Context, m *gpt.Model, train, val []Example, s gpt.TrainS
 		}
 		inputs, targets, mask, B, T := Batch(rows, opt.Pad)
 		tokens += B * T
-		loss, err := m.Forward(inputs, targets, mask, B, T)
+		loss, err := st.step(inputs, targets, mask, B, T, lr)
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", step+1, err)
-		}
-		if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-			return nil, fmt.Errorf("training loss is %v at step %d; lower the learning_rate or check the data", loss, step+1)
-		}
-		m.ZeroGrad()
-		if err := m.Backward(); err != nil {
-			return nil, err
-		}
-		if opt.Adapter != nil {
-			opt.Adapter.ComputeGrads()
-		}
-		optim.ClipGlobalNorm(grads, s.GradClip)
-		adam.Update(params, grads, lr)
-		if opt.Adapter != nil {
-			opt.Adapter.Apply()
 		}
 		done := step + 1
 		if opt.Progress != nil {
@@ -274,6 +243,67 @@ func Train(ctx context.Context, m *gpt.Model, train, val []Example, s gpt.TrainS
 		res.TokensPerSec = float64(tokens) / el // batch positions (padding included) per second
 	}
 	return res, nil
+}
+
+// stepper takes optimiser steps on the model or its adapter.
+type stepper struct {
+	m             *gpt.Model
+	ad            *lora.Adapter
+	params, grads []float32
+	adam          *optim.AdamW
+	sched         optim.Schedule
+	clip          float64
+}
+
+func newStepper(m *gpt.Model, ad *lora.Adapter, s gpt.TrainSettings) (*stepper, error) {
+	st := &stepper{m: m, ad: ad, params: m.Params, grads: m.Grads, clip: s.GradClip}
+	var segs []optim.Segment
+	if ad != nil {
+		st.params, st.grads = ad.Params, ad.Grads
+		segs = ad.Segments()
+	} else {
+		off := 0
+		for _, t := range m.Tensors() {
+			segs = append(segs, optim.Segment{Offset: off, Len: len(t.Data), Decay: t.Decay})
+			off += len(t.Data)
+		}
+	}
+	var err error
+	st.adam, err = optim.NewAdamW(len(st.params), segs, optim.AdamWConfig{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: s.WeightDecay})
+	if err != nil {
+		return nil, err
+	}
+	minLR := s.MinLR
+	if minLR < 0 {
+		minLR = s.LearningRate / 10
+	}
+	st.sched = optim.Schedule{LR: s.LearningRate, MinLR: minLR, Warmup: s.WarmupSteps, Total: s.Steps}
+	return st, nil
+}
+
+// step runs forward and backward on one batch and updates the trainable
+// parameters (for LoRA: the adapter, then the merged weights).
+func (st *stepper) step(inputs, targets []int32, mask []uint8, B, T int, lr float64) (float32, error) {
+	loss, err := st.m.Forward(inputs, targets, mask, B, T)
+	if err != nil {
+		return 0, err
+	}
+	if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
+		return 0, fmt.Errorf("training loss is %v; lower the learning_rate or check the data", loss)
+	}
+	st.m.ZeroGrad()
+	if err := st.m.Backward(); err != nil {
+		return 0, err
+	}
+	if st.ad != nil {
+		st.ad.ComputeGrads()
+	}
+	optim.ClipGlobalNorm(st.grads, st.clip)
+	st.adam.Update(st.params, st.grads, lr)
+	if st.ad != nil {
+		st.ad.Apply()
+	}
+	return loss, nil
 }
 
 // Loss is the mean masked loss of the first batches*B examples in order,
