@@ -52,9 +52,12 @@ const (
 	simdMaxNR = 16 // widest micro-kernel
 )
 
+// simdScratch holds the packed panels. The kernel steps its pointers one
+// row past the last panel it reads; slack keeps them inside this object.
 type simdScratch struct {
-	a [simdMC * simdKC]float32
-	b [simdKC * simdNC]float32
+	a     [simdMC * simdKC]float32
+	b     [simdKC * simdNC]float32
+	slack [simdMaxNR]float32
 }
 
 // simdFree keeps packing buffers across calls; unlike a sync.Pool it is not
@@ -201,7 +204,8 @@ func at8(s []float32, i int) *[8]float32 {
 }
 
 // kernel6x16 does c[0:6, 0:16] = fma(alpha, a·b, c) for one packed 6 x kc
-// panel a and kc x 16 panel b; c has row stride ldc.
+// panel a and kc x 16 panel b, both inside a simdScratch; c has row stride
+// ldc.
 func kernel6x16(kc int, a, b, c []float32, ldc int, alpha float32) {
 	_ = a[simdMR*kc-1]
 	_ = b[16*kc-1]
@@ -210,26 +214,28 @@ func kernel6x16(kc int, a, b, c []float32, ldc int, alpha float32) {
 	pa := unsafe.Pointer(unsafe.SliceData(a))
 	pb := unsafe.Pointer(unsafe.SliceData(b))
 	for range kc {
-		b0 := archsimd.LoadFloat32x8((*[8]float32)(pb))
-		b1 := archsimd.LoadFloat32x8((*[8]float32)(unsafe.Add(pb, 32)))
+		v0 := archsimd.LoadFloat32x8((*[8]float32)(pb))
+		v1 := archsimd.LoadFloat32x8((*[8]float32)(unsafe.Add(pb, 32)))
 		x := archsimd.BroadcastFloat32x8(*(*float32)(pa))
-		c00 = x.MulAdd(b0, c00)
-		c01 = x.MulAdd(b1, c01)
+		c00 = x.MulAdd(v0, c00)
+		c01 = x.MulAdd(v1, c01)
 		x = archsimd.BroadcastFloat32x8(*(*float32)(unsafe.Add(pa, 4)))
-		c10 = x.MulAdd(b0, c10)
-		c11 = x.MulAdd(b1, c11)
+		c10 = x.MulAdd(v0, c10)
+		c11 = x.MulAdd(v1, c11)
 		x = archsimd.BroadcastFloat32x8(*(*float32)(unsafe.Add(pa, 8)))
-		c20 = x.MulAdd(b0, c20)
-		c21 = x.MulAdd(b1, c21)
+		c20 = x.MulAdd(v0, c20)
+		c21 = x.MulAdd(v1, c21)
 		x = archsimd.BroadcastFloat32x8(*(*float32)(unsafe.Add(pa, 12)))
-		c30 = x.MulAdd(b0, c30)
-		c31 = x.MulAdd(b1, c31)
+		c30 = x.MulAdd(v0, c30)
+		c31 = x.MulAdd(v1, c31)
 		x = archsimd.BroadcastFloat32x8(*(*float32)(unsafe.Add(pa, 16)))
-		c40 = x.MulAdd(b0, c40)
-		c41 = x.MulAdd(b1, c41)
+		c40 = x.MulAdd(v0, c40)
+		c41 = x.MulAdd(v1, c41)
 		x = archsimd.BroadcastFloat32x8(*(*float32)(unsafe.Add(pa, 20)))
-		c50 = x.MulAdd(b0, c50)
-		c51 = x.MulAdd(b1, c51)
+		c50 = x.MulAdd(v0, c50)
+		c51 = x.MulAdd(v1, c51)
+		// After the last p these point just past the panels: still inside
+		// simdScratch thanks to its slack, as checkptr and the GC require.
 		pa = unsafe.Add(pa, 4*simdMR)
 		pb = unsafe.Add(pb, 4*16)
 	}
