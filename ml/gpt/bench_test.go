@@ -58,8 +58,16 @@ func BenchmarkTrainStep(b *testing.B) {
 	step() // allocate activations
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	for b.Loop() {
 		step()
 	}
+	cpu := processCPU() - cpu0
 	b.ReportMetric(float64(b.N*B*T)/b.Elapsed().Seconds(), "tok/s")
+	// CPU time per step (all threads) and the tokens/s it implies on one
+	// otherwise idle core: less noisy than wall time on a loaded machine.
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+	if cpu > 0 {
+		b.ReportMetric(float64(b.N*B*T)/cpu.Seconds(), "tok/cpu-s")
+	}
 }

@@ -322,14 +322,6 @@ func residualForward(out, a, b []float32, N int) {
 	}
 }
 
-// residualBackward: da [N] += dout, db [N] += dout.
-func residualBackward(da, db, dout []float32, N int) {
-	for i := 0; i < N; i++ {
-		da[i] += dout[i]
-		db[i] += dout[i]
-	}
-}
-
 // softmaxForward: probs [N,V] = softmax of logits [N,V] by row.
 func softmaxForward(probs, logits []float32, N, V int) {
 	parallelFor(N, 20*V, func(lo, hi int) {

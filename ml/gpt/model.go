@@ -141,12 +141,13 @@ type Model struct {
 	tensors, gradTensors []Tensor
 	p, g                 paramViews
 
-	acts, dacts *activations
-	inputs      []int32
-	targets     []int32
-	weights     []float32 // per-position loss weight: 1/count or 0
-	B, T        int
-	hasTargets  bool
+	acts       *activations
+	dacts      *gradActs
+	inputs     []int32
+	targets    []int32
+	weights    []float32 // per-position loss weight: 1/count or 0
+	B, T       int
+	hasTargets bool
 }
 
 // New returns a model with zero parameters; call Init or fill Params.
@@ -214,7 +215,6 @@ type activations struct {
 	encoded                                      []float32
 	h                                            []layerActs
 	lnf, lnfMean, lnfRstd, logits, probs, losses []float32
-	scratch                                      []float32
 }
 
 // newActivations holds any batch with B*T <= BT and B*T*T <= BTT.
@@ -228,7 +228,7 @@ func newActivations(cfg Config, BT, BTT int) *activations {
 	for l := 0; l < cfg.Layers; l++ {
 		sizes = append(sizes, layer...)
 	}
-	sizes = append(sizes, BT*C, BT, BT, BT*V, BT*V, BT, BTT*NH)
+	sizes = append(sizes, BT*C, BT, BT, BT*V, BT*V, BT)
 	total := 0
 	for _, s := range sizes {
 		total += s
@@ -247,8 +247,40 @@ func newActivations(cfg Config, BT, BTT int) *activations {
 		a.h = append(a.h, layerActs{next(), next(), next(), next(), next(), next(), next(), next(),
 			next(), next(), next(), next(), next(), next(), next(), next()})
 	}
-	a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.probs, a.losses, a.scratch = next(), next(), next(), next(), next(), next(), next()
+	a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.probs, a.losses = next(), next(), next(), next(), next(), next()
 	return a
+}
+
+// gradActs holds Backward's activation gradients. Only the residual
+// stream's gradient crosses layers, so one set of per-layer buffers serves
+// every layer and two residual buffers alternate: the backward pass touches
+// a fraction of the memory that one set per layer would need.
+type gradActs struct {
+	buf                                          []float32
+	logits, lnf                                  []float32
+	res                                          [2][]float32
+	res2, ln1, qkv, atty, ln2, fch, fchGelu, att []float32
+}
+
+func newGradActs(cfg Config, BT, BTT int) *gradActs {
+	C, NH, V := cfg.Dim, cfg.Heads, cfg.Vocab
+	sizes := []int{BT * V, BT * C, BT * C, BT * C, BT * C, BT * C, BT * 3 * C, BT * C, BT * C, BT * 4 * C, BT * 4 * C, BTT * NH}
+	total := 0
+	for _, s := range sizes {
+		total += s
+	}
+	d := &gradActs{buf: make([]float32, total)}
+	off := 0
+	next := func() []float32 {
+		s := sizes[0]
+		sizes = sizes[1:]
+		v := d.buf[off : off+s : off+s]
+		off += s
+		return v
+	}
+	d.logits, d.lnf, d.res[0], d.res[1] = next(), next(), next(), next()
+	d.res2, d.ln1, d.qkv, d.atty, d.ln2, d.fch, d.fchGelu, d.att = next(), next(), next(), next(), next(), next(), next(), next()
+	return d
 }
 
 func (m *Model) ensureActs(B, T int) {
@@ -363,34 +395,48 @@ func (m *Model) Backward() error {
 	B, T := m.B, m.T
 	BT := B * T
 	if m.dacts == nil {
-		m.dacts = newActivations(cfg, m.acts.capBT, m.acts.capBTT)
+		m.dacts = newGradActs(cfg, m.acts.capBT, m.acts.capBTT)
 	}
-	clear(m.dacts.buf)
 	a, d := m.acts, m.dacts
 	p, g := m.p, m.g
-
-	crossEntropySoftmaxBackward(d.logits, a.probs, m.targets, m.weights, BT, V)
-	headBackward(d.lnf, g.wte, d.logits, a.lnf, p.wte, BT, C, V)
-	residual := a.h[L-1].res3
-	dresidual := d.h[L-1].res3
-	layernormBackward(dresidual, g.lnfw, g.lnfb, d.lnf, residual, p.lnfw, a.lnfMean, a.lnfRstd, BT, C)
+	// The gradient of a residual sum is its output's gradient, so the
+	// residual branches read dres directly, and the layer input's gradient
+	// starts as a copy of it. Buffers that layers accumulate into with +=
+	// are cleared right before use.
+	dlogits, dlnf := d.logits[:BT*V], d.lnf[:BT*C]
+	clear(dlogits)
+	crossEntropySoftmaxBackward(dlogits, a.probs, m.targets, m.weights, BT, V)
+	clear(dlnf)
+	headBackward(dlnf, g.wte, dlogits, a.lnf, p.wte, BT, C, V)
+	dres, din := d.res[0][:BT*C], d.res[1][:BT*C]
+	clear(dres)
+	layernormBackward(dres, g.lnfw, g.lnfb, dlnf, a.h[L-1].res3, p.lnfw, a.lnfMean, a.lnfRstd, BT, C)
+	dres2, dln1, dqkv, datty := d.res2[:BT*C], d.ln1[:BT*C], d.qkv[:BT*3*C], d.atty[:BT*C]
+	dln2, dfch, dfchGelu := d.ln2[:BT*C], d.fch[:BT*4*C], d.fchGelu[:BT*4*C]
 	for l := L - 1; l >= 0; l-- {
-		la, lp, lg, ld := &a.h[l], &p.h[l], &g.h[l], &d.h[l]
-		residual, dresidual = a.encoded, d.encoded
+		la, lp, lg := &a.h[l], &p.h[l], &g.h[l]
+		residual := a.encoded
 		if l > 0 {
-			residual, dresidual = a.h[l-1].res3, d.h[l-1].res3
+			residual = a.h[l-1].res3
 		}
-		residualBackward(ld.res2, ld.fcproj, ld.res3, BT*C)
-		matmulBackward(ld.fchGelu, lg.fcprojw, lg.fcprojb, ld.fcproj, la.fchGelu, lp.fcprojw, BT, 4*C, C)
-		geluBackward(ld.fch, la.fch, la.fchTanh, ld.fchGelu, BT*4*C)
-		matmulBackward(ld.ln2, lg.fcw, lg.fcb, ld.fch, la.ln2, lp.fcw, BT, C, 4*C)
-		layernormBackward(ld.res2, lg.ln2w, lg.ln2b, ld.ln2, la.res2, lp.ln2w, la.ln2Mean, la.ln2Rstd, BT, C)
-		residualBackward(dresidual, ld.attproj, ld.res2, BT*C)
-		matmulBackward(ld.atty, lg.projw, lg.projb, ld.attproj, la.atty, lp.projw, BT, C, C)
-		attentionBackward(ld.qkv, ld.atty, la.qkv, la.att, d.scratch, B, T, C, NH)
-		matmulBackward(ld.ln1, lg.qkvw, lg.qkvb, ld.qkv, la.ln1, lp.qkvw, BT, C, 3*C)
-		layernormBackward(dresidual, lg.ln1w, lg.ln1b, ld.ln1, residual, lp.ln1w, la.ln1Mean, la.ln1Rstd, BT, C)
+		copy(dres2, dres)
+		clear(dfchGelu)
+		matmulBackward(dfchGelu, lg.fcprojw, lg.fcprojb, dres, la.fchGelu, lp.fcprojw, BT, 4*C, C)
+		clear(dfch)
+		geluBackward(dfch, la.fch, la.fchTanh, dfchGelu, BT*4*C)
+		clear(dln2)
+		matmulBackward(dln2, lg.fcw, lg.fcb, dfch, la.ln2, lp.fcw, BT, C, 4*C)
+		layernormBackward(dres2, lg.ln2w, lg.ln2b, dln2, la.res2, lp.ln2w, la.ln2Mean, la.ln2Rstd, BT, C)
+		clear(datty)
+		matmulBackward(datty, lg.projw, lg.projb, dres2, la.atty, lp.projw, BT, C, C)
+		clear(dqkv)
+		attentionBackward(dqkv, datty, la.qkv, la.att, d.att, B, T, C, NH)
+		clear(dln1)
+		matmulBackward(dln1, lg.qkvw, lg.qkvb, dqkv, la.ln1, lp.qkvw, BT, C, 3*C)
+		copy(din, dres2)
+		layernormBackward(din, lg.ln1w, lg.ln1b, dln1, residual, lp.ln1w, la.ln1Mean, la.ln1Rstd, BT, C)
+		dres, din = din, dres
 	}
-	encoderBackward(g.wte, g.wpe, d.encoded, m.inputs, B, T, C)
+	encoderBackward(g.wte, g.wpe, dres, m.inputs, B, T, C)
 	return nil
 }
