@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
 )
 
 // benchShapes are the products of nanoGPT shakespeare-char (batch 12 x
@@ -132,6 +133,31 @@ func BenchmarkStep(b *testing.B) {
 				b.ReportMetric(sec*1e3, "ms/step")
 				b.ReportMetric(flops/sec/1e9, "GFLOP/s")
 			})
+		}
+	}
+}
+
+// BenchmarkGonumSplit compares gonum's Sgemm called directly with the gonum
+// backend (the same blocks run by our split), one run, side by side.
+func BenchmarkGonumSplit(b *testing.B) {
+	defer SetThreads(0)
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, s := range benchShapes {
+		p := newProblem(rng, s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
+		for _, threads := range []int{1, 2} {
+			for _, v := range []struct {
+				name string
+				be   blas.Float32Level3
+			}{{"direct", gonum.Implementation{}}, {"split", gonumBackend{}}} {
+				b.Run(fmt.Sprintf("%s/t%d/%s", s.name, threads, v.name), func(b *testing.B) {
+					SetThreads(threads)
+					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
+					for b.Loop() {
+						v.be.Sgemm(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
+					}
+					b.ReportMetric(2*float64(s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
 		}
 	}
 }

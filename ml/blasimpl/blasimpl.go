@@ -121,7 +121,6 @@ func Current() Backend {
 
 // SetThreads sets how many goroutines one matrix product may use; n <= 0
 // means runtime.GOMAXPROCS(0), the default. Results do not depend on it.
-// The gonum backend ignores it and uses GOMAXPROCS.
 func SetThreads(n int) {
 	if n < 0 {
 		n = 0
@@ -137,11 +136,46 @@ func Threads() int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// gonumBackend is gonum's pure-Go implementation unchanged. Its Sgemm cuts C
-// into fixed 64x64 blocks, sums K serially per block and only uses
-// GOMAXPROCS to bound the number of goroutines, so it is already
-// deterministic across thread counts (TestDeterministicAcrossThreads checks).
+// gonumBackend is gonum's pure-Go Sgemm driven by our own split. gonum
+// v0.17 is deterministic across GOMAXPROCS by itself (fixed 64x64 output
+// blocks, K summed serially in 64-blocks), but it always uses GOMAXPROCS
+// goroutines; we run the same 64x64x64 blocks as serial gonum calls on our
+// workers, so SetThreads holds for every backend.
 type gonumBackend struct{ gonum.Implementation }
+
+func (gonumBackend) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(gonumTiler{}, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gonumBlock is gonum's own block size (blas/gonum blockSize): a call on
+// one block stays on gonum's serial path.
+const gonumBlock = 64
+
+type gonumTiler struct{}
+
+func (gonumTiler) tile(m, n, k int) (int, int) { return gonumBlock, gonumBlock }
+
+func (gonumTiler) run(g *gemm, i0, i1, j0, j1 int) {
+	tA, tB := blas.NoTrans, blas.NoTrans
+	if g.tA {
+		tA = blas.Trans
+	}
+	if g.tB {
+		tB = blas.Trans
+	}
+	for p0 := 0; p0 < g.k; p0 += gonumBlock {
+		kc := min(gonumBlock, g.k-p0)
+		ai, bi := i0*g.lda+p0, p0*g.ldb+j0
+		if g.tA {
+			ai = p0*g.lda + i0
+		}
+		if g.tB {
+			bi = j0*g.ldb + p0
+		}
+		gonum.Implementation{}.Sgemm(tA, tB, i1-i0, j1-j0, kc, g.alpha,
+			g.a[ai:], g.lda, g.b[bi:], g.ldb, 1, g.c[i0*g.ldc+j0:], g.ldc)
+	}
+}
 
 // Name includes gonum's version, since its rounding is gonum's code.
 func (gonumBackend) Name() string { return "gonum-" + gonumVersion + "-v1" }
