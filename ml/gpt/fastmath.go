@@ -10,29 +10,23 @@ import "math"
 
 // tanh32 is tanh(x) to within 4e-7 absolute and relative: Eigen's rational
 // approximation (generic_fast_tanh_float, a 13/6-degree minimax fit on
-// [-7.9, 7.9], where float32 tanh reaches ±1 within rounding).
+// [-7.9, 7.9], where float32 tanh reaches ±1 within rounding). It is
+// small enough to inline (about 3x faster in gelu's loop than a call);
+// NaN fails both comparisons and stays NaN.
 func tanh32(x float32) float32 {
 	const clamp = 7.90531110763549805
-	switch {
-	case x > clamp:
+	// Plain comparisons: the min and max builtins handle NaN and signed
+	// zeros with branches and made this function twice as slow.
+	if x > clamp {
 		x = clamp
-	case x < -clamp:
+	}
+	if x < -clamp {
 		x = -clamp
-	case x < 0.0004 && x > -0.0004:
-		return x // tanh(x) = x (1 - x²/3 + ...), below float32 precision here
 	}
 	x2 := x * x
-	p := float32(-2.76076847742355e-16)
-	p = p*x2 + 2.00018790482477e-13
-	p = p*x2 + -8.60467152213735e-11
-	p = p*x2 + 5.12229709037114e-08
-	p = p*x2 + 1.48572235717979e-05
-	p = p*x2 + 6.37261928875436e-04
-	p = p*x2 + 4.89352455891786e-03
-	q := float32(1.19825839466702e-06)
-	q = q*x2 + 1.18534705686654e-04
-	q = q*x2 + 2.26843463243900e-03
-	q = q*x2 + 4.89352518554385e-03
+	p := ((((((-2.76076847742355e-16*x2+2.00018790482477e-13)*x2+-8.60467152213735e-11)*x2+
+		5.12229709037114e-08)*x2+1.48572235717979e-05)*x2+6.37261928875436e-04)*x2 + 4.89352455891786e-03)
+	q := ((1.19825839466702e-06*x2+1.18534705686654e-04)*x2+2.26843463243900e-03)*x2 + 4.89352518554385e-03
 	return p * x / q
 }
 
