@@ -10,7 +10,8 @@ import (
 )
 
 // BenchmarkStep compares one full fine-tuning step with one LoRA step
-// (rank 8 on attn, attn_proj and mlp) on the same model: 4 layers, 4 heads,
+// (rank 8 on attn, attn_proj and mlp: "lora"; on attn alone, the default:
+// "lora-attn") on the same model: 4 layers, 4 heads,
 // 256 dims, context 64, vocabulary 512 (3.3M parameters), batch 4 x 64.
 // live-MB is the heap in use after a GC once the first steps have run:
 // parameters, gradients, activations, optimiser state and, for LoRA, the
@@ -18,7 +19,7 @@ import (
 //
 //	go test -run x -bench Step -benchtime 10x ./ml/sft/
 func BenchmarkStep(b *testing.B) {
-	for _, method := range []string{"full", "lora"} {
+	for _, method := range []string{"full", "lora", "lora-attn"} {
 		b.Run(method, func(b *testing.B) {
 			cfg := gpt.Config{Layers: 4, Heads: 4, Dim: 256, Context: 64, Vocab: 512}
 			m, err := gpt.New(cfg)
@@ -27,8 +28,9 @@ func BenchmarkStep(b *testing.B) {
 			}
 			m.Init(1)
 			var ad *lora.Adapter
-			if method == "lora" {
-				if ad, err = lora.New(m, lora.Config{Rank: 8, Alpha: 16, Targets: []string{"attn", "attn_proj", "mlp"}}, 1); err != nil {
+			targets := map[string][]string{"lora": {"attn", "attn_proj", "mlp"}, "lora-attn": {"attn"}}[method]
+			if targets != nil {
+				if ad, err = lora.New(m, lora.Config{Rank: 8, Alpha: 16, Targets: targets}, 1); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -39,12 +41,12 @@ func BenchmarkStep(b *testing.B) {
 			}
 			B, T := 4, 64
 			r := rand.New(rand.NewPCG(1, 1))
-			inputs, targets, mask := make([]int32, B*T), make([]int32, B*T), make([]uint8, B*T)
+			inputs, tgts, mask := make([]int32, B*T), make([]int32, B*T), make([]uint8, B*T)
 			for i := range inputs {
-				inputs[i], targets[i], mask[i] = int32(r.IntN(cfg.Vocab)), int32(r.IntN(cfg.Vocab)), 1
+				inputs[i], tgts[i], mask[i] = int32(r.IntN(cfg.Vocab)), int32(r.IntN(cfg.Vocab)), 1
 			}
 			for range 2 {
-				if _, err := st.step(inputs, targets, mask, B, T, 1e-4); err != nil {
+				if _, err := st.step(inputs, tgts, mask, B, T, 1e-4); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -53,7 +55,7 @@ func BenchmarkStep(b *testing.B) {
 			runtime.ReadMemStats(&ms)
 			b.ResetTimer()
 			for range b.N {
-				if _, err := st.step(inputs, targets, mask, B, T, 1e-4); err != nil {
+				if _, err := st.step(inputs, tgts, mask, B, T, 1e-4); err != nil {
 					b.Fatal(err)
 				}
 			}
