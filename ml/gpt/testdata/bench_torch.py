@@ -78,7 +78,9 @@ def step():
 for _ in range(3):
     step()
 t0 = time.perf_counter()
+c0 = time.process_time()
 for _ in range(args.steps):
     step()
 dt = time.perf_counter() - t0
-print(f"torch {torch.__version__} threads {args.threads}: {args.steps * B * T / dt:.0f} tok/s ({dt / args.steps * 1e3:.1f} ms/step)")
+cpu = time.process_time() - c0
+print(f"torch {torch.__version__} threads {args.threads}: {args.steps * B * T / dt:.0f} tok/s ({dt / args.steps * 1e3:.1f} ms/step); CPU {cpu / args.steps * 1e3:.1f} ms/step, {args.steps * B * T / cpu:.0f} tok/cpu-s")
