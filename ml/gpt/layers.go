@@ -292,27 +292,38 @@ const geluScale = 0.7978845608028654 // sqrt(2/pi)
 // geluForward: out [N] = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) of
 // inp [N] (Hugging Face "gelu_new"); th [N] keeps the tanh for the backward pass.
 func geluForward(out, th, inp []float32, N int) {
-	parallelFor(N, 40, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x := inp[i]
-			u := geluScale * (x + 0.044715*x*x*x)
-			t := tanh32(u)
-			th[i] = t
-			out[i] = 0.5 * x * (1 + t)
-		}
-	})
+	parallelFor(N, 40, func(lo, hi int) { geluForwardSpan(out[lo:hi], th[lo:hi], inp[lo:hi]) })
+}
+
+// geluForwardSpan is geluForward on equal-length slices. It is a separate
+// function so that tanh32 inlines into its loop: Forward is too big for the
+// compiler to inline non-trivial calls into closures placed inside it.
+//
+//go:noinline
+func geluForwardSpan(out, th, inp []float32) {
+	out, th = out[:len(inp)], th[:len(inp)]
+	for i, x := range inp {
+		u := geluScale * (x + 0.044715*x*x*x)
+		t := tanh32(u)
+		th[i] = t
+		out[i] = 0.5 * x * (1 + t)
+	}
 }
 
 // geluBackward: dinp [N] += from dout [N], inp [N] and the forward's tanh th [N].
 func geluBackward(dinp, inp, th, dout []float32, N int) {
-	parallelFor(N, 10, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x, t := inp[i], th[i]
-			sech2 := 1 - t*t
-			local := 0.5*(1+t) + 0.5*x*sech2*geluScale*(1+3*0.044715*x*x)
-			dinp[i] += local * dout[i]
-		}
-	})
+	parallelFor(N, 10, func(lo, hi int) { geluBackwardSpan(dinp[lo:hi], inp[lo:hi], th[lo:hi], dout[lo:hi]) })
+}
+
+//go:noinline
+func geluBackwardSpan(dinp, inp, th, dout []float32) {
+	dinp, th, dout = dinp[:len(inp)], th[:len(inp)], dout[:len(inp)]
+	for i, x := range inp {
+		t := th[i]
+		sech2 := 1 - t*t
+		local := 0.5*(1+t) + 0.5*x*sech2*geluScale*(1+3*0.044715*x*x)
+		dinp[i] += local * dout[i]
+	}
 }
 
 // residualForward: out [N] = a [N] + b [N].
