@@ -32,27 +32,17 @@ func tanh32(x float32) float32 {
 
 // exp32 is e^x to within 2e-7 relative (Cephes expf: x = n ln2 + r with
 // |r| <= ln2/2, e^r by a degree-6 polynomial, times 2^n). It is 0 below
-// -87.3 (where e^x leaves the normal float32 range) and saturates at 88.37.
+// -87.3 (where e^x leaves the normal float32 range); x must be at most 88
+// (the softmaxes call it with x <= 0). It is small enough to inline.
 func exp32(x float32) float32 {
-	switch {
-	case x != x:
-		return x
-	case x < -87.33654:
+	if x < -87.33654 {
 		return 0
-	case x > 88.3762626647949:
-		x = 88.3762626647949
 	}
-	// n = round(x / ln2) by the 1.5*2^23 trick: exact for |n| < 2^22.
+	// n = round(x / ln2) by the 1.5*2^23 trick: exact for |n| < 2^22. A NaN
+	// x makes r and y NaN, so the result is NaN whatever 2^n becomes.
 	const magic = 12582912
 	n := float32(x*1.44269504088896341+magic) - magic
-	r := x - n*0.693359375
-	r = r - n*-2.12194440e-4
-	y := float32(1.9875691500e-4)
-	y = y*r + 1.3981999507e-3
-	y = y*r + 8.3334519073e-3
-	y = y*r + 4.1665795894e-2
-	y = y*r + 1.6666665459e-1
-	y = y*r + 5.0000001201e-1
-	y = y*(r*r) + r + 1
-	return y * math.Float32frombits(uint32(int32(n)+127)<<23)
+	r := x - n*0.693359375 - n*-2.12194440e-4
+	y := ((((1.9875691500e-4*r+1.3981999507e-3)*r+8.3334519073e-3)*r+4.1665795894e-2)*r+1.6666665459e-1)*r + 5.0000001201e-1
+	return (y*(r*r) + r + 1) * math.Float32frombits(uint32(int32(n)+127)<<23)
 }

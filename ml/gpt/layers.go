@@ -217,27 +217,39 @@ func attentionForward(out, att, qkv []float32, B, T, C, NH int) {
 			a := att[bh*T*T : (bh+1)*T*T]
 			ga := blas32.General{Rows: T, Cols: T, Stride: T, Data: a}
 			blas32.Gemm(blas.NoTrans, blas.Trans, scale, q, k, 0, ga)
-			for t := 0; t < T; t++ {
-				row := a[t*T : (t+1)*T]
-				maxv := row[0]
-				for _, x := range row[1 : t+1] {
-					maxv = max(maxv, x)
-				}
-				var sum float32
-				for t2 := 0; t2 <= t; t2++ {
-					e := exp32(row[t2] - maxv)
-					row[t2] = e
-					sum += e
-				}
-				inv := 1 / sum
-				for t2 := 0; t2 <= t; t2++ {
-					row[t2] *= inv
-				}
-				clear(row[t+1:])
-			}
+			causalSoftmax(a, T)
 			blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, ga, v, 0, headView(out, b*T*C+h*hs, T, hs, C))
 		}
 	})
+}
+
+// causalSoftmax replaces each row t of a [T,T] by the softmax of its first
+// t+1 entries and zeros after them. A function of its own so that exp32
+// inlines (Forward, into which attentionForward inlines, is too big).
+//
+//go:noinline
+func causalSoftmax(a []float32, T int) {
+	for t := 0; t < T; t++ {
+		row := a[t*T : (t+1)*T]
+		r := row[:t+1]
+		maxv := r[0]
+		for _, x := range r[1:] {
+			if x > maxv { // a NaN still spreads: exp32(NaN) is NaN
+				maxv = x
+			}
+		}
+		var sum float32
+		for i, x := range r {
+			e := exp32(x - maxv)
+			r[i] = e
+			sum += e
+		}
+		inv := 1 / sum
+		for i := range r {
+			r[i] *= inv
+		}
+		clear(row[t+1:])
+	}
 }
 
 // headView is the [rows, cols] matrix at data[off:] with the given row stride.
