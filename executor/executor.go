@@ -114,6 +114,7 @@ type Executor struct {
 
 	evMu  sync.Mutex
 	outMu sync.Mutex
+	rec   *recorder // the ledger writer of the current Run, if any
 }
 
 // New returns a local executor.
@@ -175,6 +176,12 @@ func (e *Executor) Run(ctx context.Context, plan *planner.Plan) (*Summary, error
 			}
 			deps[i] = append(deps[i], j)
 		}
+	}
+	if e.Ledger != nil && e.Opts.RunID != 0 {
+		e.rec = newRecorder(e.Ledger, func(address, msg string) {
+			e.emit(Event{Kind: EventNotice, Address: address, Message: msg})
+		})
+		defer func() { e.rec.close(); e.rec = nil }()
 	}
 	results := make([]StageResult, n)
 	st := make([]state, n)
@@ -291,10 +298,11 @@ func (e *Executor) Run(ctx context.Context, plan *planner.Plan) (*Summary, error
 	return sum, nil
 }
 
-// record writes one stage execution to the ledger. Settings are the
-// planner's redacted form; clear secrets never reach the ledger.
-func (e *Executor) record(sp *planner.StagePlan, r StageResult, started time.Time, logDigest string) {
-	if e.Ledger == nil || e.Opts.RunID == 0 {
+// record queues one stage execution (and its metric history) for the
+// ledger. Settings are the planner's redacted form; clear secrets never
+// reach the ledger.
+func (e *Executor) record(sp *planner.StagePlan, r StageResult, started time.Time, logDigest string, history ...stages.MetricPoint) {
+	if e.rec == nil {
 		return
 	}
 	action := ledger.ActionRun
@@ -305,7 +313,7 @@ func (e *Executor) record(sp *planner.StagePlan, r StageResult, started time.Tim
 	if r.Err != nil {
 		msg = r.Err.Error()
 	}
-	err := e.Ledger.RecordStage(ledger.StageExecution{
+	rec := record{ex: ledger.StageExecution{
 		RunID:      e.Opts.RunID,
 		Address:    sp.Address,
 		Kind:       sp.Kind,
@@ -320,10 +328,14 @@ func (e *Executor) record(sp *planner.StagePlan, r StageResult, started time.Tim
 		Settings:   planner.EncodePrevious(sp),
 		Metrics:    r.Metrics,
 		Error:      msg,
-	})
-	if err != nil {
-		e.emit(Event{Kind: EventNotice, Address: sp.Address, Message: "could not record the stage in the ledger: " + err.Error()})
+	}}
+	if len(history) > 0 {
+		rec.history = make([]ledger.MetricPoint, len(history))
+		for k, h := range history {
+			rec.history[k] = ledger.MetricPoint{Name: h.Name, Step: h.Step, Value: h.Value}
+		}
 	}
+	e.rec.add(rec)
 }
 
 // prefixWriter writes complete lines to out with a prefix, under a shared

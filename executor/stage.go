@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llmlab/llmlab/ledger"
 	"github.com/llmlab/llmlab/planner"
 	"github.com/llmlab/llmlab/stages"
 	execkind "github.com/llmlab/llmlab/stages/exec"
@@ -80,16 +79,7 @@ func (e *Executor) runStage(ctx context.Context, plan *planner.Plan, i, threads 
 			res.Metrics = out.Metrics
 			res.Err = nil
 			res.Exit = 0
-			e.record(sp, res, started, logD)
-			if len(hist) > 0 && e.Ledger != nil && e.Opts.RunID != 0 {
-				pts := make([]ledger.MetricPoint, len(hist))
-				for k, h := range hist {
-					pts[k] = ledger.MetricPoint{Name: h.Name, Step: h.Step, Value: h.Value}
-				}
-				if err := e.Ledger.RecordMetrics(e.Opts.RunID, sp.Address, pts); err != nil {
-					e.emit(Event{Kind: EventNotice, Address: sp.Address, Message: "could not record metric history: " + err.Error()})
-				}
-			}
+			e.record(sp, res, started, logD, hist...)
 			e.emit(Event{Kind: EventSucceeded, Address: sp.Address, Attempt: attempt, Duration: res.Duration})
 			return res
 		}

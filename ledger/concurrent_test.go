@@ -139,7 +139,7 @@ func TestConcurrentReaderWriter(t *testing.T) {
 		}
 	}
 	var version string
-	if err := reader.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != "2" {
+	if err := reader.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != "3" {
 		t.Errorf("user_version = %s (%v)", version, err)
 	}
 	t.Logf("%d read rounds during %d writes", reads, 2*runs*(2*stages+2))

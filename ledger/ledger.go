@@ -10,6 +10,16 @@
 // by SQLite (every write transaction starts IMMEDIATE, so a writer waits for
 // the lock instead of failing half-way with "database is locked").
 //
+// Durability: the database runs with synchronous=NORMAL, so a commit is
+// not fsynced; it becomes durable at the next WAL checkpoint. A process
+// crash loses nothing committed, but a power failure or OS crash may lose
+// the last transactions. That is by design: the store, not the ledger, is
+// the source of truth for what is cached (an action entry is written and
+// synced after its outputs), so a lost ledger row costs at most a plan
+// diff ("no previous settings") or history, never a wrong cache hit.
+// Writers with many rows (a fully cached rerun) use RecordStages to commit
+// them in one transaction.
+//
 // The ledger never decides what is secret: callers redact sensitive values
 // before handing settings over (see StageExecution.Settings).
 package ledger

@@ -81,7 +81,8 @@ func TestOpen(t *testing.T) {
 		"journal_mode": "wal",
 		"busy_timeout": "10000",
 		"foreign_keys": "1",
-		"user_version": "2",
+		"synchronous":  "1", // NORMAL: see the package doc
+		"user_version": "3",
 	} {
 		if got := pragma(t, l, name); got != want {
 			t.Errorf("PRAGMA %s = %q, want %q", name, got, want)
@@ -109,7 +110,7 @@ func TestOpenErrors(t *testing.T) {
 		}
 		l.Close()
 		_, err = Open(path)
-		wantErr(t, err, "the ledger has schema version 99 but this llmlab knows only up to 2; upgrade llmlab")
+		wantErr(t, err, "the ledger has schema version 99 but this llmlab knows only up to 3; upgrade llmlab")
 	})
 }
 

@@ -125,8 +125,8 @@ func TestMigration1IsFrozen(t *testing.T) {
 
 func TestMigrateFromEmpty(t *testing.T) {
 	l := openTemp(t)
-	if v := pragma(t, l, "user_version"); v != "2" || SchemaVersion() != 2 {
-		t.Fatalf("user_version = %s, SchemaVersion() = %d; want 2", v, SchemaVersion())
+	if v := pragma(t, l, "user_version"); v != "3" || SchemaVersion() != 3 {
+		t.Fatalf("user_version = %s, SchemaVersion() = %d; want 3", v, SchemaVersion())
 	}
 	var n int
 	if err := l.db.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN
@@ -155,8 +155,8 @@ func TestMigrateFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if v := pragma(t, l, "user_version"); v != "2" {
-		t.Fatalf("user_version = %s after migration, want 2", v)
+	if v := pragma(t, l, "user_version"); v != "3" {
+		t.Fatalf("user_version = %s after migration, want 3", v)
 	}
 	if v := pragma(t, l, "journal_mode"); v != "wal" {
 		t.Errorf("journal_mode = %s, want wal", v)

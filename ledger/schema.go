@@ -76,6 +76,35 @@ var migrations = []migration{
 			`CREATE INDEX metric_points_by_series ON metric_points (address, name, run_id)`,
 		},
 	},
+	{
+		name: "the latest succeeded or cached execution of every (pipeline, address), kept by a trigger",
+		stmts: []string{
+			// stage_latest answers "what did this address last complete
+			// with" (plan's diffs, store gc) without scanning the history,
+			// which grows by one row per stage per apply.
+			`CREATE TABLE stage_latest (
+				pipeline     TEXT    NOT NULL,
+				address      TEXT    NOT NULL,
+				execution_id INTEGER NOT NULL,
+				PRIMARY KEY (pipeline, address)
+			) WITHOUT ROWID`,
+			`INSERT INTO stage_latest (pipeline, address, execution_id)
+				SELECT r.pipeline, e.address, MAX(e.id)
+				FROM stage_executions e JOIN runs r ON r.id = e.run_id
+				WHERE e.status IN ('succeeded', 'cached')
+				GROUP BY r.pipeline, e.address`,
+			// Stage executions are never updated, so an insert trigger keeps
+			// the table exact, in the same transaction as the insert.
+			`CREATE TRIGGER stage_latest_insert AFTER INSERT ON stage_executions
+				WHEN NEW.status IN ('succeeded', 'cached')
+				BEGIN
+					INSERT INTO stage_latest (pipeline, address, execution_id)
+						SELECT pipeline, NEW.address, NEW.id FROM runs WHERE id = NEW.run_id
+						ON CONFLICT (pipeline, address) DO UPDATE SET execution_id = excluded.execution_id
+						WHERE excluded.execution_id > stage_latest.execution_id;
+				END`,
+		},
+	},
 }
 
 // SchemaVersion is the schema version this package writes.

@@ -24,63 +24,113 @@ func validStageStatus(s string) bool {
 // RecordStage records one stage execution of a run, with its settings and
 // final metrics, in one transaction. e.Settings must already be redacted
 // (see StageExecution).
-func (l *Ledger) RecordStage(e StageExecution) error {
+func (l *Ledger) RecordStage(e StageExecution) error { return l.RecordStages([]StageExecution{e}) }
+
+// prepared is a stage execution checked and converted for the INSERT.
+type prepared struct {
+	e        *StageExecution
+	settings any // NULL when there are none
+	started  any // NULL when unknown
+}
+
+func prepareStage(e *StageExecution) (prepared, error) {
+	p := prepared{e: e}
 	if e.Address == "" {
-		return fmt.Errorf("ledger: record stage of run %d: empty stage address", e.RunID)
+		return p, fmt.Errorf("ledger: record stage of run %d: empty stage address", e.RunID)
 	}
 	if !validStageAction(e.Action) {
-		return fmt.Errorf("ledger: record stage %s: action %q is not %q or %q", e.Address, e.Action, ActionRun, ActionCached)
+		return p, fmt.Errorf("ledger: record stage %s: action %q is not %q or %q", e.Address, e.Action, ActionRun, ActionCached)
 	}
 	if !validStageStatus(e.Status) {
-		return fmt.Errorf("ledger: record stage %s: status %q is not one of succeeded, failed, cached, skipped, interrupted", e.Address, e.Status)
+		return p, fmt.Errorf("ledger: record stage %s: status %q is not one of succeeded, failed, cached, skipped, interrupted", e.Address, e.Status)
 	}
-	var settings any // NULL when there are none
 	if len(bytes.TrimSpace(e.Settings)) > 0 {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, e.Settings); err != nil {
-			return fmt.Errorf("ledger: record stage %s: settings are not valid JSON: %w", e.Address, err)
+			return p, fmt.Errorf("ledger: record stage %s: settings are not valid JSON: %w", e.Address, err)
 		}
-		settings = buf.String()
+		p.settings = buf.String()
 	}
-	var started any
 	if !e.Started.IsZero() {
-		started = e.Started.UnixNano()
+		p.started = e.Started.UnixNano()
 	}
+	return p, nil
+}
 
+// RecordStages records several stage executions (of one run or several)
+// in one transaction, in order: all of them or, on error, none. Recording
+// many stages at once (a rerun where everything is cached) costs one
+// commit instead of one per stage. Each e.Settings must already be
+// redacted (see StageExecution).
+func (l *Ledger) RecordStages(es []StageExecution) error {
+	if len(es) == 0 {
+		return nil
+	}
+	ps := make([]prepared, len(es))
+	for i := range es {
+		p, err := prepareStage(&es[i])
+		if err != nil {
+			return err
+		}
+		ps[i] = p
+	}
+	what := es[0].Address
+	if len(es) > 1 {
+		what = fmt.Sprintf("%s and %d more", what, len(es)-1)
+	}
 	ctx := context.Background()
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("ledger: record stage %s: %w", e.Address, err)
+		return fmt.Errorf("ledger: record stage %s: %w", what, err)
 	}
 	defer tx.Rollback()
-	if err := requireRun(ctx, tx, e.RunID); err != nil {
-		return fmt.Errorf("ledger: record stage %s: %w", e.Address, err)
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO stage_executions
-		(run_id, address, kind, action_key, action, status, exit_status, attempts, started_ns, duration_ns, log_digest, settings, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.RunID, e.Address, e.Kind, e.Key, e.Action, e.Status, e.ExitStatus, e.Attempts, started, int64(e.Duration), e.LogDigest, settings, e.Error)
-	if err != nil {
-		return fmt.Errorf("ledger: record stage %s: %w", e.Address, err)
-	}
-	execID, err := res.LastInsertId()
-	if err != nil {
-		return fmt.Errorf("ledger: record stage %s: %w", e.Address, err)
-	}
-	if len(e.Metrics) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO stage_metrics (execution_id, name, value) VALUES (?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("ledger: record stage %s metrics: %w", e.Address, err)
+	checked := map[int64]bool{}
+	for _, p := range ps {
+		if checked[p.e.RunID] {
+			continue
 		}
-		defer stmt.Close()
+		if err := requireRun(ctx, tx, p.e.RunID); err != nil {
+			return fmt.Errorf("ledger: record stage %s: %w", p.e.Address, err)
+		}
+		checked[p.e.RunID] = true
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO stage_executions
+		(run_id, address, kind, action_key, action, status, exit_status, attempts, started_ns, duration_ns, log_digest, settings, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("ledger: record stage %s: %w", what, err)
+	}
+	defer ins.Close()
+	var met *sql.Stmt
+	for _, p := range ps {
+		e := p.e
+		res, err := ins.ExecContext(ctx, e.RunID, e.Address, e.Kind, e.Key, e.Action, e.Status, e.ExitStatus, e.Attempts,
+			p.started, int64(e.Duration), e.LogDigest, p.settings, e.Error)
+		if err != nil {
+			return fmt.Errorf("ledger: record stage %s: %w", e.Address, err)
+		}
+		if len(e.Metrics) == 0 {
+			continue
+		}
+		execID, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("ledger: record stage %s: %w", e.Address, err)
+		}
+		if met == nil {
+			met, err = tx.PrepareContext(ctx, `INSERT INTO stage_metrics (execution_id, name, value) VALUES (?, ?, ?)`)
+			if err != nil {
+				return fmt.Errorf("ledger: record stage %s metrics: %w", e.Address, err)
+			}
+			defer met.Close()
+		}
 		for name, v := range e.Metrics {
-			if _, err := stmt.ExecContext(ctx, execID, name, realValue(v)); err != nil {
+			if _, err := met.ExecContext(ctx, execID, name, realValue(v)); err != nil {
 				return fmt.Errorf("ledger: record stage %s metric %q: %w", e.Address, name, err)
 			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("ledger: record stage %s: %w", e.Address, err)
+		return fmt.Errorf("ledger: record stage %s: %w", what, err)
 	}
 	return nil
 }
@@ -190,26 +240,94 @@ func (l *Ledger) Stages(runID int64) ([]StageExecution, error) {
 // did not produce the result the store holds. settings is nil if that
 // execution recorded none.
 func (l *Ledger) LastSettings(pipeline, address string) (settings json.RawMessage, key string, at time.Time, ok bool, err error) {
-	var (
-		s        sql.NullString
-		started  sql.NullInt64
-		duration int64
-	)
-	err = l.db.QueryRow(`SELECT e.settings, e.action_key, e.started_ns, e.duration_ns
-		FROM stage_executions e JOIN runs r ON r.id = e.run_id
-		WHERE r.pipeline = ? AND e.address = ? AND e.status IN (?, ?)
-		ORDER BY e.id DESC LIMIT 1`, pipeline, address, StageSucceeded, StageCached).Scan(&s, &key, &started, &duration)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, "", time.Time{}, false, nil
-	}
+	rows, err := l.db.Query(`SELECT l.address, e.settings, e.action_key, e.started_ns, e.duration_ns
+		FROM stage_latest l JOIN stage_executions e ON e.id = l.execution_id
+		WHERE l.pipeline = ? AND l.address = ?`, pipeline, address)
 	if err != nil {
 		return nil, "", time.Time{}, false, fmt.Errorf("ledger: last settings of %s in %s: %w", address, pipeline, err)
 	}
-	if s.Valid {
-		settings = json.RawMessage(s.String)
+	m, err := scanLatest(rows)
+	if err != nil {
+		return nil, "", time.Time{}, false, fmt.Errorf("ledger: last settings of %s in %s: %w", address, pipeline, err)
 	}
-	if started.Valid {
-		at = time.Unix(0, started.Int64+duration)
+	c, ok := m[address]
+	return c.Settings, c.Key, c.At, ok, nil
+}
+
+// Completion is the latest execution of one stage address that succeeded
+// or was cached (see LastSettings).
+type Completion struct {
+	Settings json.RawMessage // nil if none were recorded
+	Key      string          // the action key, hex
+	At       time.Time       // when it ended; zero if unknown
+}
+
+// LastCompletions returns, by address, what LastSettings returns for every
+// stage address of the pipeline that ever succeeded or was cached, in one
+// query (plan asks about every stage of a pipeline).
+func (l *Ledger) LastCompletions(pipeline string) (map[string]Completion, error) {
+	rows, err := l.db.Query(`SELECT l.address, e.settings, e.action_key, e.started_ns, e.duration_ns
+		FROM stage_latest l JOIN stage_executions e ON e.id = l.execution_id
+		WHERE l.pipeline = ?`, pipeline)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: last completions in %s: %w", pipeline, err)
 	}
-	return settings, key, at, true, nil
+	m, err := scanLatest(rows)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: last completions in %s: %w", pipeline, err)
+	}
+	return m, nil
+}
+
+func scanLatest(rows *sql.Rows) (map[string]Completion, error) {
+	defer rows.Close()
+	m := map[string]Completion{}
+	for rows.Next() {
+		var (
+			address  string
+			s        sql.NullString
+			c        Completion
+			started  sql.NullInt64
+			duration int64
+		)
+		if err := rows.Scan(&address, &s, &c.Key, &started, &duration); err != nil {
+			return nil, err
+		}
+		if s.Valid {
+			c.Settings = json.RawMessage(s.String)
+		}
+		if started.Valid {
+			c.At = time.Unix(0, started.Int64+duration)
+		}
+		m[address] = c
+	}
+	return m, rows.Err()
+}
+
+// LatestKeys returns, for every pipeline the ledger knows (by absolute
+// path), the action keys of the latest succeeded or cached execution of
+// each of its stage addresses, sorted and without duplicates. These are
+// the results a later apply of the whole pipeline can reuse, even when the
+// latest run only ran some stages (apply -target): what store gc keeps.
+func (l *Ledger) LatestKeys() (map[string][]string, error) {
+	rows, err := l.db.Query(`SELECT DISTINCT l.pipeline, e.action_key
+		FROM stage_latest l JOIN stage_executions e ON e.id = l.execution_id
+		WHERE e.action_key <> ''
+		ORDER BY l.pipeline, e.action_key`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: latest keys: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var p, k string
+		if err := rows.Scan(&p, &k); err != nil {
+			return nil, fmt.Errorf("ledger: latest keys: %w", err)
+		}
+		out[p] = append(out[p], k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: latest keys: %w", err)
+	}
+	return out, nil
 }

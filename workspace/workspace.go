@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/llmlab/llmlab/ledger"
 	"github.com/llmlab/llmlab/planner"
@@ -25,6 +26,9 @@ type Workspace struct {
 	Store    *store.Store
 	Ledger   *ledger.Ledger
 	salt     []byte
+
+	prevMu sync.Mutex
+	prev   map[string]ledger.Completion // snapshot for Previous; nil until first used
 }
 
 // Dir returns the `.llmlab` directory for a pipeline file.
@@ -113,13 +117,34 @@ func (w *Workspace) Action(key string) (planner.ActionStatus, error) {
 	return st, nil
 }
 
-// Previous implements planner.Cache from the ledger.
+// Previous implements planner.Cache from the ledger. The first call reads
+// the last completion of every address of the pipeline in one query (plan
+// asks about every stage); later calls answer from that snapshot until
+// Refresh.
 func (w *Workspace) Previous(address string) (*planner.Previous, error) {
-	settings, key, at, ok, err := w.Ledger.LastSettings(w.Pipeline, address)
-	if err != nil || !ok {
-		return nil, err
+	w.prevMu.Lock()
+	if w.prev == nil {
+		m, err := w.Ledger.LastCompletions(w.Pipeline)
+		if err != nil {
+			w.prevMu.Unlock()
+			return nil, err
+		}
+		w.prev = m
 	}
-	return planner.DecodePrevious(settings, key, at)
+	c, ok := w.prev[address]
+	w.prevMu.Unlock()
+	if !ok {
+		return nil, nil
+	}
+	return planner.DecodePrevious(c.Settings, c.Key, c.At)
+}
+
+// Refresh drops the ledger snapshot behind Previous, so that the next
+// plan sees runs recorded since.
+func (w *Workspace) Refresh() {
+	w.prevMu.Lock()
+	w.prev = nil
+	w.prevMu.Unlock()
 }
 
 // Digest implements planner.Cache through the store's stat-keyed cache.

@@ -2,11 +2,13 @@ package workspace
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/llmlab/llmlab/ledger"
 	"github.com/llmlab/llmlab/store"
 )
 
@@ -75,6 +77,32 @@ func TestWorkspaceAnswersThePlannersQuestions(t *testing.T) {
 	// No previous run of an address: nil, no error.
 	if p, err := ws.Previous("stage.x"); p != nil || err != nil {
 		t.Errorf("previous = %+v, %v", p, err)
+	}
+
+	// Recorded completions are answered from one snapshot, taken at the
+	// first call; Refresh takes a new one.
+	run, err := ws.Ledger.BeginRun(ws.Pipeline, "d", "apply", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(addr, status, key, settings string) {
+		t.Helper()
+		if err := ws.Ledger.RecordStage(ledger.StageExecution{RunID: run, Address: addr, Kind: "exec", Key: key,
+			Action: ledger.ActionRun, Status: status, Started: now, Settings: json.RawMessage(settings)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("stage.x", ledger.StageSucceeded, key, `{"key":"`+key+`","kind_version":1,"settings":{"n":1}}`)
+	rec("stage.y", ledger.StageFailed, key, `{"key":"`+key+`","kind_version":1,"settings":{"n":2}}`)
+	if p, err := ws.Previous("stage.x"); p != nil || err != nil {
+		t.Errorf("before Refresh: previous = %+v, %v; want the snapshot's answer (none)", p, err)
+	}
+	ws.Refresh()
+	if p, err := ws.Previous("stage.x"); err != nil || p == nil || p.Key != key || p.Settings["n"] != float64(1) {
+		t.Errorf("previous of stage.x = %+v, %v; want key %s, n = 1", p, err, key)
+	}
+	if p, err := ws.Previous("stage.y"); p != nil || err != nil {
+		t.Errorf("previous of a failed stage = %+v, %v; want none", p, err)
 	}
 }
 
