@@ -333,10 +333,17 @@ func storeVerifyCmd(stdout, stderr io.Writer) *cobra.Command {
 	return c
 }
 
-// gcKeep returns the action keys used by the latest run of every pipeline
-// the ledger knows, and describes each such run.
+// gcKeep returns, for every pipeline the ledger knows, the action key of
+// the latest succeeded or cached execution of each of its stages (not only
+// of the stages of its latest run: after `apply -target` that run records
+// only the targeted stages, and the others' results are still the ones the
+// next full apply reuses), and describes each pipeline's latest run.
 func gcKeep(ws *workspace.Workspace) ([]store.ActionKey, []string, error) {
 	runs, err := ws.Ledger.LatestRuns()
+	if err != nil {
+		return nil, nil, err
+	}
+	latest, err := ws.Ledger.LatestKeys()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -344,14 +351,11 @@ func gcKeep(ws *workspace.Workspace) ([]store.ActionKey, []string, error) {
 	var keep []store.ActionKey
 	var desc []string
 	for _, run := range runs {
-		keys, err := ws.Ledger.RunKeys(run.ID)
-		if err != nil {
-			return nil, nil, err
-		}
+		keys := latest[run.Pipeline]
 		for _, s := range keys {
 			k, err := store.ParseActionKey(strings.TrimPrefix(s, "sha256:"))
 			if err != nil {
-				return nil, nil, fmt.Errorf("the ledger's run %d of %s records an action key the store cannot read: %w", run.ID, run.Pipeline, err)
+				return nil, nil, fmt.Errorf("the ledger records an action key for %s that the store cannot read: %w", run.Pipeline, err)
 			}
 			if !seen[k] {
 				seen[k] = true
@@ -369,8 +373,9 @@ func storeGCCmd(stdout, stderr io.Writer) *cobra.Command {
 	var lockTimeout time.Duration
 	c := &cobra.Command{
 		Use:   "gc [PIPELINE]",
-		Short: "Delete what the latest run of each pipeline does not use",
-		Long: "gc keeps the action entries used by the latest run of every pipeline recorded in this store's ledger,\n" +
+		Short: "Delete what no stage's latest result uses",
+		Long: "gc keeps, for every pipeline recorded in this store's ledger, the action entry of the latest successful\n" +
+			"(or cached) execution of each of its stages, even if the latest run ran only some of them (-target),\n" +
 			"and the objects they refer to; it deletes every other action entry and object, and temp files older than an\n" +
 			"hour. It takes the store lock, so it waits for (or, with -lock-timeout 0, refuses during) a running apply.\n" +
 			"-dry-run only reports.",
@@ -397,7 +402,7 @@ func storeGCCmd(stdout, stderr io.Writer) *cobra.Command {
 			if len(desc) == 0 {
 				fmt.Fprintln(stdout, "The ledger records no runs: nothing in the store is in use.")
 			} else {
-				fmt.Fprintln(stdout, "Keeping what the latest run of each pipeline uses:")
+				fmt.Fprintln(stdout, "Keeping the latest result of every stage of each pipeline (latest run, results kept):")
 				for _, d := range desc {
 					fmt.Fprintf(stdout, "  %s\n", d)
 				}
