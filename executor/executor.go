@@ -114,7 +114,8 @@ type Executor struct {
 
 	evMu  sync.Mutex
 	outMu sync.Mutex
-	rec   *recorder // the ledger writer of the current Run, if any
+	rec   *recorder   // the ledger writer of the current Run, if any
+	trash chan string // work directories to remove, during Run
 }
 
 // New returns a local executor.
@@ -183,6 +184,20 @@ func (e *Executor) Run(ctx context.Context, plan *planner.Plan) (*Summary, error
 		})
 		defer func() { e.rec.close(); e.rec = nil }()
 	}
+	e.trash = make(chan string, 64)
+	trashDone := make(chan struct{})
+	go func() {
+		// Work directories are removed off the stages' critical path.
+		for dir := range e.trash {
+			e.Store.RemoveWorkDir(dir)
+		}
+		close(trashDone)
+	}()
+	defer func() {
+		close(e.trash)
+		<-trashDone
+		e.trash = nil
+	}()
 	results := make([]StageResult, n)
 	st := make([]state, n)
 	free := e.Opts.Parallelism
@@ -279,6 +294,11 @@ func (e *Executor) Run(ctx context.Context, plan *planner.Plan) (*Summary, error
 			why = errors.New("not run")
 		}
 		skip(i, why)
+	}
+	// Make the committed action entries durable (see store.Sync) before
+	// the run is reported, and recorded, as finished.
+	if err := e.Store.Sync(); err != nil {
+		e.notice(fmt.Sprintf("could not make the store's new entries durable: %s", err))
 	}
 	sum := &Summary{Duration: time.Since(start), Stages: results}
 	for _, r := range results {

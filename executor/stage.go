@@ -163,7 +163,7 @@ func (e *Executor) attempt(ctx context.Context, plan *planner.Plan, sp *planner.
 	if err != nil {
 		return nil, nil, "", err
 	}
-	defer e.Store.RemoveWorkDir(work)
+	defer func() { e.trash <- work }()
 	// The log goes to a file beside the work directory, then into the store.
 	logf, err := os.CreateTemp(filepath.Dir(work), "log-")
 	if err != nil {

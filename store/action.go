@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -138,7 +139,9 @@ func decodeAction(b []byte) (*ActionEntry, string) {
 
 // PutAction records e atomically. Every output (and the log, if any) must
 // already be in the store; otherwise PutAction fails and writes nothing,
-// keeping the invariant that an entry never names a missing object.
+// keeping the invariant that an entry never names a missing object. It
+// first makes those objects durable, then writes the entry (fsynced before
+// its rename); the entry itself is durable after the next Sync.
 func (s *Store) PutAction(e *ActionEntry) error {
 	if e.Key.IsZero() {
 		return errors.New("put action entry: zero action key")
@@ -156,6 +159,18 @@ func (s *Store) PutAction(e *ActionEntry) error {
 	b, err := encodeAction(e)
 	if err != nil {
 		return err
+	}
+	// The objects' renames must be durable before the entry's can be: a
+	// crash must never keep an entry and lose what it names.
+	for _, a := range e.Outputs {
+		if err := s.syncDirty(filepath.Dir(s.objectPath(a.Digest))); err != nil {
+			return fmt.Errorf("put action entry %s (%s): %w", e.Key.Short(), e.Address, err)
+		}
+	}
+	if !e.LogDigest.IsZero() {
+		if err := s.syncDirty(filepath.Dir(s.objectPath(e.LogDigest))); err != nil {
+			return fmt.Errorf("put action entry %s (%s): %w", e.Key.Short(), e.Address, err)
+		}
 	}
 	return s.writeAtomic(s.actionPath(e.Key), func(f *os.File) error {
 		_, err := f.Write(b)

@@ -49,7 +49,8 @@ type Store struct {
 	tmp     string
 
 	dirMu     sync.Mutex
-	knownDirs map[string]bool // object/action subdirectories known to exist
+	knownDirs map[string]bool      // object/action subdirectories known to exist
+	dirty     map[string]*dirState // fan-out directories with renames not yet fsynced
 
 	stat *statCache
 
@@ -73,11 +74,15 @@ func Open(root string) (*Store, error) {
 		actions:   filepath.Join(abs, "store", "actions"),
 		tmp:       filepath.Join(abs, "store", "tmp"),
 		knownDirs: map[string]bool{},
+		dirty:     map[string]*dirState{},
 	}
 	for _, d := range []string{s.objects, s.actions, s.tmp} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("cannot create store directory: %w", err)
 		}
+	}
+	if err := s.makeFanout(); err != nil {
+		return nil, err
 	}
 	s.stat = newStatCache(filepath.Join(abs, "store", "statcache.json"))
 	s.cleanTemp(tempMaxAge)
@@ -132,6 +137,122 @@ func (s *Store) actionPath(k ActionKey) string {
 	return filepath.Join(s.actions, h[:2], h)
 }
 
+// makeFanout creates the 256 fan-out directories of objects/ and actions/
+// once, when the store is new, so that committing an object never has to
+// create (and fsync the parent of) one. Directories are made in order and
+// the parents synced last, so an existing ff means all exist; one removed
+// by hand is made again by ensureDir.
+func (s *Store) makeFanout() error {
+	for _, top := range []string{s.objects, s.actions} {
+		if fi, err := os.Stat(filepath.Join(top, "ff")); err == nil && fi.IsDir() {
+			continue
+		}
+		for i := 0; i < 256; i++ {
+			err := os.Mkdir(filepath.Join(top, fmt.Sprintf("%02x", i)), 0o755)
+			if err != nil && !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("cannot create store directory: %w", err)
+			}
+		}
+		if err := syncDir(top); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dirState counts the renames into one fan-out directory (gen) and how
+// many of them an fsync is known to cover (synced).
+type dirState struct {
+	mu          sync.Mutex // held while syncing
+	gen, synced uint64     // guarded by Store.dirMu
+}
+
+// markDirty records that an entry was just renamed into dir and is
+// visible but not yet durable.
+func (s *Store) markDirty(dir string) {
+	s.dirMu.Lock()
+	d := s.dirty[dir]
+	if d == nil {
+		d = &dirState{}
+		s.dirty[dir] = d
+	}
+	d.gen++
+	s.dirMu.Unlock()
+}
+
+// syncDirty fsyncs dir if a rename into it is not yet known to be durable.
+// Concurrent callers for one directory share one fsync: each waits for a
+// sync that started after the renames it depends on.
+func (s *Store) syncDirty(dir string) error {
+	s.dirMu.Lock()
+	d := s.dirty[dir]
+	s.dirMu.Unlock()
+	if d == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s.dirMu.Lock()
+	target, done := d.gen, d.synced
+	s.dirMu.Unlock()
+	if done >= target {
+		return nil
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	s.dirMu.Lock()
+	d.synced = max(d.synced, target)
+	s.dirMu.Unlock()
+	return nil
+}
+
+// Sync makes durable every object and action entry this Store has
+// committed: it fsyncs each fan-out directory that received one since the
+// last Sync. Objects and entries are visible as soon as their Put returns;
+// an object is durable at the latest when an action entry naming it is
+// written (PutAction syncs its objects first), an entry when Sync returns.
+// A crash before then loses the entry (its stage runs again) and never
+// leaves an entry whose objects are lost.
+func (s *Store) Sync() error {
+	s.dirMu.Lock()
+	dirs := make([]string, 0, len(s.dirty))
+	for dir, d := range s.dirty {
+		if d.synced < d.gen {
+			dirs = append(dirs, dir)
+		}
+	}
+	s.dirMu.Unlock()
+	// Directory fsyncs are independent: run a few at once so the
+	// filesystem can commit them together.
+	const workers = 8
+	errs := make(chan error, len(dirs))
+	next := make(chan string)
+	var wg sync.WaitGroup
+	for w := 0; w < min(workers, len(dirs)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for dir := range next {
+				errs <- s.syncDirty(dir)
+			}
+		}()
+	}
+	for _, dir := range dirs {
+		next <- dir
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		if err != nil {
+			all = append(all, err)
+		}
+	}
+	return errors.Join(all...)
+}
+
 // ensureDir creates dir (a 2-hex fan-out directory) if needed, fsyncing its
 // parent when it was created so the new entry is durable.
 func (s *Store) ensureDir(dir string) error {
@@ -171,7 +292,8 @@ func syncDir(dir string) error {
 }
 
 // writeAtomic writes final through a temp file in store/tmp: write, fsync,
-// chmod 0444, close, rename, fsync the directory.
+// chmod 0444, close, rename. The directory is marked dirty, not synced:
+// see Sync.
 func (s *Store) writeAtomic(final string, write func(f *os.File) error) error {
 	f, err := os.CreateTemp(s.tmp, "tmp-")
 	if err != nil {
@@ -204,7 +326,8 @@ func (s *Store) writeAtomic(final string, write func(f *os.File) error) error {
 		return fmt.Errorf("store: rename into place: %w", err)
 	}
 	ok = true
-	return syncDir(filepath.Dir(final))
+	s.markDirty(filepath.Dir(final))
+	return nil
 }
 
 // PutBytes stores b as a blob and returns its digest. Storing content that
@@ -213,6 +336,8 @@ func (s *Store) PutBytes(b []byte) (Digest, error) {
 	d := DigestOf(b)
 	p := s.objectPath(d)
 	if cur, err := os.ReadFile(p); err == nil && DigestOf(cur) == d {
+		// Possibly renamed by a process that died before syncing it.
+		s.markDirty(filepath.Dir(p))
 		return d, nil
 	}
 	err := s.writeAtomic(p, func(f *os.File) error {

@@ -345,7 +345,7 @@ func sortedKeys(m map[string]bool) []string {
 }
 
 // moveIn hashes the file at p, flushes it to disk and renames it into the
-// objects. If dirs is nil the object directory is fsynced at once,
+// objects. If dirs is nil the object directory is marked dirty (see Sync),
 // otherwise it is added to dirs for the caller to sync.
 func (s *Store) moveIn(p string, before fs.FileInfo, dirs map[string]bool) (Digest, int64, error) {
 	f, err := os.Open(p)
@@ -391,7 +391,8 @@ func (s *Store) moveIn(p string, before fs.FileInfo, dirs map[string]bool) (Dige
 		return Digest{}, 0, fmt.Errorf("store artifact: move %s into the store: %w", p, err)
 	}
 	if dirs == nil {
-		return d, n, syncDir(filepath.Dir(final))
+		s.markDirty(filepath.Dir(final)) // synced by PutAction or Sync
+		return d, n, nil
 	}
 	dirs[filepath.Dir(final)] = true
 	return d, n, nil
