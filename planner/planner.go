@@ -473,7 +473,10 @@ func forEachItems(v cty.Value) ([]string, []*dsl.Each, string) {
 	if v.IsMarked() {
 		return nil, nil, "for_each cannot use sensitive values: instance keys appear in addresses and output."
 	}
-	if !v.IsWhollyKnown() {
+	// As in Terraform, the keys must be known; a map's values may hold
+	// metrics (known only after apply), so for_each = stage.x works, and
+	// a setting that uses such a value is reported where it is used.
+	if !v.IsKnown() || (v.Type().IsSetType() && !v.IsWhollyKnown()) {
 		return nil, nil, "for_each must be known when planning; it cannot use metrics or other values known only after apply."
 	}
 	if v.IsNull() {

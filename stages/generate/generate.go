@@ -96,7 +96,7 @@ func (k *kind) Run(ctx context.Context, job *stages.Job) (*stages.Result, error)
 	}
 	recs, err := textdata.Generate(spec)
 	if err != nil {
-		return nil, fmt.Errorf("generate %q: %w", spec.Task, err)
+		return nil, err // textdata's errors already name the task
 	}
 	var buf bytes.Buffer
 	buf.WriteString("[\n")
