@@ -68,7 +68,7 @@ stage "exec" "c" {
   command = ["echo", stage.a.metrics.loss]
   outputs = { o = "o" }
 }
-`, 6, []string{`known only after apply`}},
+`, 7, []string{`known only after apply`}},
 		{"for_each from metrics", a + `stage "exec" "b" {
   for_each = toset([stage.a.metrics.name])
   command  = ["true"]

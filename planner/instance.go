@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/llmlab/llmlab/dsl"
 	"github.com/llmlab/llmlab/stages"
 	"github.com/zclconf/go-cty/cty"
@@ -39,7 +40,7 @@ func (p *planner) plan(dc *decl, addr dsl.StageAddr, each *dsl.Each, stagesVal c
 	}
 	conv := convert(val, p.salt)
 	if len(conv.unknown) > 0 {
-		p.errorf(dc.rng, "Setting known only after apply", "%s: the setting %s uses a value known only after apply (such as another stage's metrics). Stage settings must be known when planning; use metrics in output blocks instead.", address, strings.Join(conv.unknown, ", "))
+		p.errorf(settingRange(dc.body, conv.unknown[0], dc.rng), "Setting known only after apply", "%s: the setting %s uses a value known only after apply (such as another stage's metrics). Stage settings must be known when planning; use metrics in output blocks instead.", address, strings.Join(conv.unknown, ", "))
 		return nil
 	}
 	sp := &StagePlan{
@@ -386,4 +387,38 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// settingRange finds the expression of the setting at path (such as
+// "training.steps" or "command[1]") in body, so that a diagnostic points at
+// it; otherwise it returns def.
+func settingRange(body hcl.Body, path string, def hcl.Range) hcl.Range {
+	b, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return def
+	}
+	parts := strings.Split(path, ".")
+	for i, part := range parts {
+		if j := strings.IndexByte(part, '['); j >= 0 {
+			part = part[:j]
+		}
+		if a, ok := b.Attributes[part]; ok {
+			return a.Expr.Range()
+		}
+		if i == len(parts)-1 {
+			break
+		}
+		var next *hclsyntax.Body
+		for _, blk := range b.Blocks {
+			if blk.Type == part {
+				next = blk.Body
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		b = next
+	}
+	return def
 }
