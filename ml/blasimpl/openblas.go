@@ -4,12 +4,57 @@ package blasimpl
 
 /*
 #cgo LDFLAGS: -lopenblas
+#include <stdlib.h>
+#include <strings.h>
 extern void cblas_sgemm(int order, int transA, int transB, int m, int n, int k,
 	float alpha, const float *a, int lda, const float *b, int ldb,
 	float beta, float *c, int ldc);
 extern void openblas_set_num_threads(int n);
+extern int openblas_get_num_threads(void);
 extern char *openblas_get_config(void);
 extern char *openblas_get_corename(void);
+// Only DYNAMIC_ARCH builds (Debian's) have these; weak, so that other
+// builds still link.
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+// llmlab_better_core names the OpenBLAS core type this CPU can run, or NULL.
+static const char *llmlab_better_core(void) {
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+	    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+	    __builtin_cpu_supports("avx512cd")) {
+		return __builtin_cpu_supports("avx512bf16") ? "Cooperlake" : "SkylakeX";
+	}
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+		return "Haswell";
+	}
+	return NULL;
+}
+
+// llmlab_fix_core re-runs OpenBLAS's kernel selection with the core type
+// this CPU supports when OpenBLAS fell back to Prescott (SSE3) because it
+// does not know the CPU model (0.3.21 on Emerald Rapids, family 6 model
+// 207). It is what OPENBLAS_CORETYPE does at load time, done before any
+// BLAS call; a user's OPENBLAS_CORETYPE is left alone. Returns 1 if it
+// switched.
+static int llmlab_fix_core(void) {
+	if (getenv("OPENBLAS_CORETYPE") != NULL || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) {
+		return 0;
+	}
+	if (strcasecmp(openblas_get_corename(), "prescott") != 0) {
+		return 0;
+	}
+	const char *core = llmlab_better_core();
+	if (core == NULL) {
+		return 0;
+	}
+	setenv("OPENBLAS_CORETYPE", core, 1);
+	gotoblas_dynamic_quit();
+	gotoblas_dynamic_init();
+	unsetenv("OPENBLAS_CORETYPE"); // not for child processes
+	return 1;
+}
 */
 import "C"
 
@@ -27,12 +72,25 @@ const (
 	cblasTrans    = 112
 )
 
-var openblasName string
+var (
+	openblasName string
+	// coreFixed is true when init replaced OpenBLAS's Prescott fallback.
+	coreFixed bool
+)
+
+// openblasThreads is OpenBLAS's own thread count; init sets it to 1.
+func openblasThreads() int { return int(C.openblas_get_num_threads()) }
+
+// cpuHasAVX2 reports whether the CPU runs OpenBLAS's Haswell kernels or better.
+func cpuHasAVX2() bool { return C.llmlab_better_core() != nil }
 
 func init() {
 	// One OpenBLAS thread per call: the parallel split is ours, over a tile
 	// grid fixed by the shape, so results do not depend on thread counts.
 	C.openblas_set_num_threads(1)
+	// Debian's OpenBLAS 0.3.21 does not know recent CPUs and then runs its
+	// SSE3 kernels, 2-3x slower than the AVX-512 ones (docs/bench/gpt.md).
+	coreFixed = C.llmlab_fix_core() != 0
 	version := "unknown"
 	if f := strings.Fields(C.GoString(C.openblas_get_config())); len(f) > 1 {
 		version = f[1]
