@@ -4,12 +4,14 @@
 # side in one run with hyperfine. Results: docs/bench/workflow.md.
 #
 #   bench/workflow.sh                 # N=1000, plus llmlab plan on 10,000
+#   flock /tmp/llmlab-bench.lock bench/workflow.sh   # one benchmark at a time
 #   N=200 RUNS_FULL=2 bench/workflow.sh
 #
 # Environment: N (steps, default 1000), BIG (steps for the big plan, default
 # 10000), BENCH_DIR (scratch, default /tmp/llmlab-bench, wiped), RUNS_FULL
 # (hyperfine runs of each full run, default 3), RUNS (other benchmarks,
-# default 10), PARTS (which parts to run: any of "a b c", default all).
+# default 10), PARTS (which parts to run: any of "a b c", default all),
+# LLMLAB (llmlab binary to time; default: `make build`, bin/llmlab).
 # Needs: go, make, snakemake, hyperfine (apt-get install -y hyperfine snakemake).
 set -eu
 cd "$(dirname "$0")/.."
@@ -23,23 +25,30 @@ for tool in go make snakemake hyperfine; do
 	command -v $tool >/dev/null || { echo "workflow.sh: $tool is not installed" >&2; exit 1; }
 done
 
-go build -o bin/llmlab ./cmd/llmlab
+if [ -z "${LLMLAB:-}" ]; then
+	make -s build # bin/llmlab, built as the Makefile does (openblas, simd)
+	LLMLAB=$PWD/bin/llmlab
+fi
+LL=$LLMLAB
 go build -o bin/bench-gen ./bench/gen
-LL=$PWD/bin/llmlab
 rm -rf "$D"
 mkdir -p "$D/results"
 for shape in chain fanout; do
 	bin/bench-gen -n "$N" -shape $shape -out "$D/$shape"
 done
-bin/bench-gen -n "$BIG" -shape chain -out "$D/big"
+for shape in chain fanout; do
+	bin/bench-gen -n "$BIG" -shape $shape -out "$D/big-$shape"
+done
 
 echo "== machine: $(nproc) CPUs; $(uptime)"
+trap 'echo "== end: $(uptime)"' EXIT
 echo "== llmlab $($LL version 2>/dev/null | head -1), $(make --version | head -1), snakemake $(snakemake --version), $(hyperfine --version)"
 
 # hf NAME ARGS...: hyperfine without a shell, results saved under NAME.
 hf() {
 	name=$1
 	shift
+	echo "-- $name: $(uptime)"
 	hyperfine -N --style basic --export-json "$D/results/$name.json" --export-markdown "$D/results/$name.md" "$@"
 }
 ll() { echo "$LL $1 $D/$2/llmlab/pipeline.hcl"; }
@@ -53,7 +62,9 @@ case " $PARTS " in *" a "*)
 			-n "llmlab plan ($shape, $N)" "$(ll plan $shape)" \
 			-n "snakemake -n ($shape, $N)" "$(sm $shape) -n"
 	done
-	hf plan-big --warmup 1 --runs 5 -n "llmlab plan (chain, $BIG)" "$(ll plan big)"
+	hf plan-big --warmup 1 --runs 5 \
+		-n "llmlab plan (chain, $BIG)" "$(ll plan big-chain)" \
+		-n "llmlab plan (fanout, $BIG)" "$(ll plan big-fanout)"
 	;;
 esac
 

@@ -42,6 +42,12 @@ type Options struct {
 	// Output receives stage logs live, each line prefixed with
 	// "[address] ". May be nil.
 	Output io.Writer
+	// Entries, if set, returns the action entry of a key as it was read
+	// (and its checksum checked) while planning this run under the store
+	// lock, or nil; a cached stage is then served from it instead of
+	// reading its entry file again. Its outputs are re-hashed all the same.
+	// Entries the executor writes in the run take precedence.
+	Entries func(key string) *store.ActionEntry
 }
 
 // EventKind says what happened to a stage.
@@ -116,6 +122,11 @@ type Executor struct {
 	outMu sync.Mutex
 	rec   *recorder   // the ledger writer of the current Run, if any
 	trash chan string // work directories to remove, during Run
+
+	// entries are the action entries this Run served or wrote, by key:
+	// downstream stages find their inputs there without re-reading them.
+	entriesMu sync.Mutex
+	entries   map[string]*store.ActionEntry
 }
 
 // New returns a local executor.
@@ -198,6 +209,9 @@ func (e *Executor) Run(ctx context.Context, plan *planner.Plan) (*Summary, error
 		<-trashDone
 		e.trash = nil
 	}()
+	e.entriesMu.Lock()
+	e.entries = map[string]*store.ActionEntry{}
+	e.entriesMu.Unlock()
 	results := make([]StageResult, n)
 	st := make([]state, n)
 	free := e.Opts.Parallelism
@@ -429,6 +443,23 @@ func (e *Executor) Apply(ctx context.Context, plan *planner.Plan, command string
 		e.notice(fmt.Sprintf("could not record the run's end: %s", err))
 	}
 	return sum, status, nil
+}
+
+// entry returns the action entry of key that this Run served or wrote,
+// or nil.
+func (e *Executor) entry(key string) *store.ActionEntry {
+	e.entriesMu.Lock()
+	defer e.entriesMu.Unlock()
+	return e.entries[key]
+}
+
+// remember notes the action entry of key that this Run served or wrote.
+func (e *Executor) remember(key string, entry *store.ActionEntry) {
+	e.entriesMu.Lock()
+	if e.entries != nil {
+		e.entries[key] = entry
+	}
+	e.entriesMu.Unlock()
 }
 
 func (e *Executor) notice(msg string) {

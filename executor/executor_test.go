@@ -285,3 +285,82 @@ func TestDiamond(t *testing.T) {
 		t.Errorf("changed input: got %+v", r)
 	}
 }
+
+// Options.Entries hands over the action entries read while planning: a
+// cached stage is served from them without reading its entry file again,
+// but its outputs are still re-hashed, and an entry for another key is
+// never used.
+func TestEntriesFromPlanning(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		damage     func(t *testing.T, st *store.Store, e *store.ActionEntry) // after planning
+		otherKey   bool
+		wantStatus string
+	}{
+		{name: "served from the planning read", damage: func(t *testing.T, st *store.Store, e *store.ActionEntry) {
+			// The file is gone, yet the entry read at plan time serves.
+			p := filepath.Join(st.Root(), "store", "actions", e.Key.String()[:2], e.Key.String())
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+		}, wantStatus: StatusCached},
+		{name: "damaged output is re-hashed and runs again", damage: func(t *testing.T, st *store.Store, e *store.ActionEntry) {
+			d := e.Outputs["out"].Digest.String()
+			p := filepath.Join(st.Root(), "store", "objects", d[:2], d)
+			if err := os.Chmod(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte("bit rot"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, wantStatus: StatusSucceeded},
+		{name: "entry of another key is not used", otherKey: true, wantStatus: StatusSucceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newStore(t)
+			s := stage("stage.e", "test_sleep", map[string]any{})
+			s.Key = key(t.Name())
+			if sum, err := New(st, nil, Options{}).Run(context.Background(), &planner.Plan{Stages: []*planner.StagePlan{s}}); err != nil || sum.Ran != 1 {
+				t.Fatalf("first run: %v %+v", err, sum)
+			}
+			k, _ := store.ParseActionKey(s.Key)
+			planned, err := st.GetAction(k) // what planning read
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.otherKey {
+				// An entry naming another key, handed over for s.Key, with
+				// the real entry removed: s must run.
+				other := *planned
+				other.Key, _ = store.ParseActionKey(key("other"))
+				planned = &other
+				p := filepath.Join(st.Root(), "store", "actions", s.Key[:2], s.Key)
+				if err := os.Remove(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.damage != nil {
+				tc.damage(t, st, planned)
+			}
+			s.Action = planner.ActionCached
+			asked := 0
+			opts := Options{Entries: func(key string) *store.ActionEntry {
+				asked++
+				if key == s.Key {
+					return planned
+				}
+				return nil
+			}}
+			sum, err := New(st, nil, opts).Run(context.Background(), &planner.Plan{Stages: []*planner.StagePlan{s}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if asked == 0 {
+				t.Errorf("Entries was not consulted")
+			}
+			if got := sum.Stages[0].Status; got != tc.wantStatus {
+				t.Errorf("status %s, want %s (%v)", got, tc.wantStatus, sum.Stages[0].Err)
+			}
+		})
+	}
+}

@@ -130,16 +130,25 @@ func (e *Executor) cached(sp *planner.StagePlan) (*store.ActionEntry, string) {
 	if err != nil {
 		return nil, err.Error()
 	}
-	entry, err := e.Store.GetAction(k)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			var ce *store.CorruptActionError
-			if errors.As(err, &ce) {
-				return nil, ce.Error()
+	entry := e.entry(sp.Key)
+	if entry == nil && e.Opts.Entries != nil {
+		entry = e.Opts.Entries(sp.Key)
+	}
+	if entry == nil {
+		entry, err = e.Store.GetAction(k)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				var ce *store.CorruptActionError
+				if errors.As(err, &ce) {
+					return nil, ce.Error()
+				}
+				return nil, "its cache entry is gone"
 			}
-			return nil, "its cache entry is gone"
+			return nil, err.Error()
 		}
-		return nil, err.Error()
+	}
+	if entry.Key != k {
+		return nil, fmt.Sprintf("its cache entry belongs to key %s", entry.Key)
 	}
 	for _, name := range sp.Outputs {
 		a, ok := entry.Outputs[name]
@@ -150,6 +159,7 @@ func (e *Executor) cached(sp *planner.StagePlan) (*store.ActionEntry, string) {
 			return nil, fmt.Sprintf("cached output %q is damaged in the store (%v)", name, err)
 		}
 	}
+	e.remember(sp.Key, entry)
 	return entry, ""
 }
 
@@ -268,6 +278,7 @@ func (e *Executor) attempt(ctx context.Context, plan *planner.Plan, sp *planner.
 	if err := e.Store.PutAction(entry); err != nil {
 		return nil, nil, ld, fmt.Errorf("recording the result in the action cache: %w", err)
 	}
+	e.remember(sp.Key, entry)
 	_ = os.RemoveAll(job.StateDir) // checkpoints are not needed once the result is committed
 	return out, out.History, ld, nil
 }
@@ -292,9 +303,14 @@ func (e *Executor) placeInputs(plan *planner.Plan, sp *planner.StagePlan, work s
 			if err != nil {
 				return nil, err
 			}
-			entry, err := e.Store.GetAction(k)
-			if err != nil {
-				return nil, fmt.Errorf("input %s: the result of %s is not in the store: %w", in.Name, in.Stage, err)
+			// The upstream stage ran or was served in this run (its
+			// outputs were hashed then); Materialize re-hashes what it
+			// copies.
+			entry := e.entry(up.Key)
+			if entry == nil {
+				if entry, err = e.Store.GetAction(k); err != nil {
+					return nil, fmt.Errorf("input %s: the result of %s is not in the store: %w", in.Name, in.Stage, err)
+				}
 			}
 			var ok bool
 			if a, ok = entry.Outputs[in.Output]; !ok {

@@ -279,23 +279,25 @@ func (p *planner) checkSchema(dc *decl, val cty.Value) bool {
 		if v == cty.NilVal || v.IsNull() {
 			return
 		}
-		rng := p.attrRange(dc.body, path)
+		// The source range is looked up only for an error: finding it
+		// re-reads the body, and most settings are valid.
+		rng := func() hcl.Range { return p.attrRange(dc.body, path) }
 		uv, _ := v.Unmark()
 		isRef := uv.Type().Equals(dsl.ArtifactType)
 		switch a.Ref {
 		case stages.Ref:
 			if !isRef && uv.IsKnown() {
-				p.errorf(rng, "Invalid reference", "%s must be a reference to an artifact, such as stage.prep.train or dataset.corpus; got %s.", path, uv.Type().FriendlyName())
+				p.errorf(rng(), "Invalid reference", "%s must be a reference to an artifact, such as stage.prep.train or dataset.corpus; got %s.", path, uv.Type().FriendlyName())
 				ok = false
 			}
 		case stages.RefOrPath:
 			if !isRef && uv.IsKnown() && uv.Type() != cty.String {
-				p.errorf(rng, "Invalid input", "%s must be a reference (stage.x.out, dataset.x) or a path string relative to the pipeline file; got %s.", path, uv.Type().FriendlyName())
+				p.errorf(rng(), "Invalid input", "%s must be a reference (stage.x.out, dataset.x) or a path string relative to the pipeline file; got %s.", path, uv.Type().FriendlyName())
 				ok = false
 			}
 		case stages.MapOfRefOrPath:
 			if !uv.Type().IsObjectType() && !uv.Type().IsMapType() {
-				p.errorf(rng, "Invalid inputs", "%s must be a map of names to references or paths, as in { base = stage.base.model, script = \"train.py\" }.", path)
+				p.errorf(rng(), "Invalid inputs", "%s must be a map of names to references or paths, as in { base = stage.base.model, script = \"train.py\" }.", path)
 				ok = false
 				return
 			}
@@ -303,13 +305,13 @@ func (p *planner) checkSchema(dc *decl, val cty.Value) bool {
 				k, ev := it.Element()
 				ev, _ = ev.Unmark()
 				if !ev.Type().Equals(dsl.ArtifactType) && ev.Type() != cty.String {
-					p.errorf(rng, "Invalid input", "%s.%s must be a reference or a path string; got %s.", path, k.AsString(), ev.Type().FriendlyName())
+					p.errorf(rng(), "Invalid input", "%s.%s must be a reference or a path string; got %s.", path, k.AsString(), ev.Type().FriendlyName())
 					ok = false
 				}
 			}
 		}
 		if len(a.Enum) > 0 && uv.Type() == cty.String && uv.IsKnown() && !contains(a.Enum, uv.AsString()) {
-			p.errorf(rng, "Invalid value", "%s must be one of %s; got %q.%s", path, quoteAll(a.Enum), uv.AsString(), dsl.DidYouMean(uv.AsString(), a.Enum))
+			p.errorf(rng(), "Invalid value", "%s must be one of %s; got %q.%s", path, quoteAll(a.Enum), uv.AsString(), dsl.DidYouMean(uv.AsString(), a.Enum))
 			ok = false
 		}
 	})

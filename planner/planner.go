@@ -67,7 +67,8 @@ type planner struct {
 	names    []string // stage names, for suggestions
 	files    map[string]string
 	salt     []byte
-	datasets map[string]string // dataset name -> absolute path (path datasets)
+	datasets map[string]string      // dataset name -> absolute path (path datasets)
+	specs    map[string]hcldec.Spec // kind name -> decoding spec
 }
 
 // Build validates a configuration and makes its plan.
@@ -78,7 +79,7 @@ func Build(cfg *dsl.Config, opts Options) (*Plan, hcl.Diagnostics) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
-	p := &planner{cfg: cfg, opts: opts, byID: map[string]*decl{}, files: map[string]string{}, datasets: map[string]string{}, salt: opts.Cache.Salt()}
+	p := &planner{cfg: cfg, opts: opts, byID: map[string]*decl{}, files: map[string]string{}, datasets: map[string]string{}, specs: map[string]hcldec.Spec{}, salt: opts.Cache.Salt()}
 	vars, diags := dsl.ResolveVariables(cfg, opts.Vars)
 	if diags.HasErrors() {
 		return nil, diags
@@ -173,7 +174,7 @@ func (p *planner) collect() {
 			continue
 		}
 		dc := &decl{id: "dataset." + ds.Name, name: ds.Name, dataset: ds, kind: kind, body: ds.Generate.Body, rng: ds.DeclRange, deps: map[string]bool{}}
-		dc.spec = kind.Schema().Spec()
+		dc.spec = p.spec(kind)
 		dc.refs = hcldec.Variables(dc.body, dc.spec)
 		p.add(dc)
 	}
@@ -184,7 +185,7 @@ func (p *planner) collect() {
 			continue
 		}
 		dc := &decl{id: "stage." + s.Name, name: s.Name, stage: s, kind: kind, body: s.Config, rng: s.DeclRange, deps: map[string]bool{}, forEach: s.ForEach != nil}
-		dc.spec = kind.Schema().Spec()
+		dc.spec = p.spec(kind)
 		dc.refs = hcldec.Variables(dc.body, dc.spec)
 		p.add(dc)
 	}
@@ -228,6 +229,16 @@ func (p *planner) collect() {
 	}
 }
 
+// spec returns kind's decoding spec, built once per kind and plan.
+func (p *planner) spec(kind stages.Kind) hcldec.Spec {
+	if sp, ok := p.specs[kind.Name()]; ok {
+		return sp
+	}
+	sp := kind.Schema().Spec()
+	p.specs[kind.Name()] = sp
+	return sp
+}
+
 func (p *planner) add(dc *decl) {
 	dc.index = len(p.decls)
 	p.decls = append(p.decls, dc)
@@ -244,46 +255,56 @@ func (p *planner) absPath(path string) string {
 // order sorts declarations topologically, ties broken by declaration order,
 // and reports every cycle with its members in order.
 func (p *planner) order() []*decl {
-	g := graph.New(graph.StringHash, graph.Directed())
-	for _, dc := range p.decls {
-		_ = g.AddVertex(dc.id)
-	}
+	// Kahn's algorithm with a heap on declaration order: O((V+E) log V),
+	// on declaration indexes (graph.StableTopologicalSort rescans every
+	// vertex per step, which is quadratic and too slow for 10,000-stage
+	// pipelines; the graph library is used only to report cycles).
+	n := len(p.decls)
+	indeg := make([]int, n)
+	succ := make([][]int32, n)
 	for _, dc := range p.decls {
 		for dep := range dc.deps {
 			if dep == dc.id {
 				p.errorf(dc.rng, "Stage refers to itself", "%s uses its own outputs. A stage can only use outputs of other stages.", dc.id)
 				continue
 			}
-			_ = g.AddEdge(dep, dc.id)
+			d := p.byID[dep]
+			succ[d.index] = append(succ[d.index], int32(dc.index))
+			indeg[dc.index]++
 		}
 	}
-	adj, _ := g.AdjacencyMap()
-	pred, _ := g.PredecessorMap()
-	// Kahn's algorithm with a heap on declaration order: O((V+E) log V).
-	// (graph.StableTopologicalSort rescans every vertex per step, which is
-	// quadratic and too slow for 10,000-stage pipelines.)
-	indeg := make(map[string]int, len(p.decls))
 	h := &declHeap{}
 	for _, dc := range p.decls {
-		indeg[dc.id] = len(pred[dc.id])
-		if indeg[dc.id] == 0 {
+		if indeg[dc.index] == 0 {
 			heap.Push(h, dc)
 		}
 	}
-	var out []*decl
+	out := make([]*decl, 0, n)
 	for h.Len() > 0 {
 		dc := heap.Pop(h).(*decl)
 		out = append(out, dc)
-		for next := range adj[dc.id] {
+		for _, next := range succ[dc.index] {
 			indeg[next]--
 			if indeg[next] == 0 {
-				heap.Push(h, p.byID[next])
+				heap.Push(h, p.decls[next])
 			}
 		}
 	}
-	if len(out) == len(p.decls) {
+	if len(out) == n {
 		return out
 	}
+	g := graph.New(graph.StringHash, graph.Directed())
+	for _, dc := range p.decls {
+		_ = g.AddVertex(dc.id)
+	}
+	for _, dc := range p.decls {
+		for dep := range dc.deps {
+			if dep != dc.id {
+				_ = g.AddEdge(dep, dc.id)
+			}
+		}
+	}
+	adj, _ := g.AdjacencyMap()
 	sccs, _ := graph.StronglyConnectedComponents(g)
 	var cycles [][]string
 	for _, scc := range sccs {

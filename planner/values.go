@@ -122,15 +122,6 @@ func numberJSON(v cty.Value) json.Number {
 	return json.Number(strconv.FormatFloat(f, 'g', -1, 64))
 }
 
-// canonicalJSON encodes v with sorted keys and no insignificant space.
-func canonicalJSON(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-	return bytes.TrimRight(buf.Bytes(), "\n")
-}
-
 // flatten maps every leaf of a JSON-shaped value to its canonical text.
 func flatten(prefix string, v any, out map[string]string) {
 	switch x := v.(type) {

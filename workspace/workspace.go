@@ -29,6 +29,9 @@ type Workspace struct {
 
 	prevMu sync.Mutex
 	prev   map[string]ledger.Completion // snapshot for Previous; nil until first used
+
+	entriesMu sync.Mutex
+	entries   map[string]*store.ActionEntry // action entries read by Action, by key
 }
 
 // Dir returns the `.llmlab` directory for a pipeline file.
@@ -108,6 +111,12 @@ func (w *Workspace) Action(key string) (planner.ActionStatus, error) {
 	if err != nil {
 		return planner.ActionStatus{}, err
 	}
+	w.entriesMu.Lock()
+	if w.entries == nil {
+		w.entries = map[string]*store.ActionEntry{}
+	}
+	w.entries[key] = e
+	w.entriesMu.Unlock()
 	st := planner.ActionStatus{Found: true, OutputsIntact: true, Created: e.Finished, Metrics: e.Metrics}
 	for _, a := range e.Outputs {
 		if !w.Store.Has(a) {
@@ -115,6 +124,17 @@ func (w *Workspace) Action(key string) (planner.ActionStatus, error) {
 		}
 	}
 	return st, nil
+}
+
+// Entry returns the action entry that Action read (and checked against its
+// checksum) for key, or nil. apply plans under the store lock and hands
+// these to the executor (executor.Options.Entries), so that a cached stage
+// costs one read of its entry, not two; the executor still re-hashes every
+// output it serves.
+func (w *Workspace) Entry(key string) *store.ActionEntry {
+	w.entriesMu.Lock()
+	defer w.entriesMu.Unlock()
+	return w.entries[key]
 }
 
 // Previous implements planner.Cache from the ledger. The first call reads

@@ -55,9 +55,19 @@ func TestWorkspaceAnswersThePlannersQuestions(t *testing.T) {
 		Outputs: map[string]store.Artifact{"o": a}, Started: now, Finished: now}); err != nil {
 		t.Fatal(err)
 	}
+	if ws.Entry(key) != nil {
+		t.Errorf("Entry before Action read the entry: %+v", ws.Entry(key))
+	}
 	st, err = ws.Action(key)
 	if err != nil || !st.Found || !st.OutputsIntact {
 		t.Fatalf("stored key: %+v, %v", st, err)
+	}
+	// The entry Action read is handed to the executor through Entry.
+	if e := ws.Entry(key); e == nil || e.Key != k || e.Outputs["o"] != a {
+		t.Errorf("Entry after Action = %+v", e)
+	}
+	if e := ws.Entry("0000000000000000000000000000000000000000000000000000000000000002"); e != nil {
+		t.Errorf("Entry of a key never read = %+v", e)
 	}
 
 	// Digest is by content: equal files, equal digests; a change changes it.

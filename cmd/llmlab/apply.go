@@ -163,6 +163,9 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, ws *workspace.Worksp
 	pr := &progressPrinter{w: stdout, last: map[string]time.Time{}, tty: isTerminal(stdout)}
 	opts.Events = pr.event
 	opts.Output = pr
+	// apply plans under the store lock (a saved plan: no entries were
+	// read), so the entries read while planning are still those on disk.
+	opts.Entries = ws.Entry
 	sum, status, err := executor.New(ws.Store, ws.Ledger, opts).Apply(ctx, plan, "apply")
 	if err != nil {
 		return err
