@@ -17,6 +17,7 @@ extern char *openblas_get_corename(void);
 // builds still link.
 extern void gotoblas_dynamic_init(void) __attribute__((weak));
 extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+extern int blas_thread_shutdown_(void) __attribute__((weak));
 
 // llmlab_better_core names the OpenBLAS core type this CPU can run, or NULL.
 static const char *llmlab_better_core(void) {
@@ -38,8 +39,15 @@ static const char *llmlab_better_core(void) {
 // 207). It is what OPENBLAS_CORETYPE does at load time, done before any
 // BLAS call; a user's OPENBLAS_CORETYPE is left alone. Returns 1 if it
 // switched.
+//
+// OpenBLAS's thread pool, started by its load-time constructor, runs the
+// same kernel selection when a pool thread first allocates its buffer; on
+// a loaded machine that can overlap with ours (seen once: a NULL core
+// pointer in gotoblas_dynamic_init). So the pool is shut down first, which
+// joins its threads. We never use it: OpenBLAS runs one thread per call.
 static int llmlab_fix_core(void) {
-	if (getenv("OPENBLAS_CORETYPE") != NULL || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) {
+	if (getenv("OPENBLAS_CORETYPE") != NULL || !gotoblas_dynamic_init || !gotoblas_dynamic_quit ||
+	    !blas_thread_shutdown_) {
 		return 0;
 	}
 	if (strcasecmp(openblas_get_corename(), "prescott") != 0) {
@@ -49,6 +57,7 @@ static int llmlab_fix_core(void) {
 	if (core == NULL) {
 		return 0;
 	}
+	blas_thread_shutdown_();
 	setenv("OPENBLAS_CORETYPE", core, 1);
 	gotoblas_dynamic_quit();
 	gotoblas_dynamic_init();
