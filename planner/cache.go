@@ -13,7 +13,8 @@ import (
 )
 
 // Cache is what the planner needs to know about past runs. The store and
-// the ledger implement it; tests use MemCache.
+// the ledger implement it; tests use MemCache. Action is called from
+// several goroutines at once.
 type Cache interface {
 	// Action reports whether a complete action exists for key, when it was
 	// made, and whether all its outputs are present.

@@ -2,8 +2,11 @@ package planner
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/llmlab/llmlab/dsl"
@@ -26,8 +29,9 @@ func (p *planner) decide(plan *Plan) hcl.Diagnostics {
 			diags = append(diags, p.unknownAddress("-replace", r, plan))
 		}
 	}
-	for _, s := range plan.Stages {
-		st, err := p.opts.Cache.Action(s.Key)
+	statuses, errs := p.lookupActions(plan.Stages)
+	for i, s := range plan.Stages {
+		st, err := statuses[i], errs[i]
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read the cache", Detail: err.Error()})
 			continue
@@ -57,6 +61,38 @@ func (p *planner) decide(plan *Plan) hcl.Diagnostics {
 		plan.Summary.Run++
 	}
 	return diags
+}
+
+// lookupActions asks the cache about every stage's key, a few at a time:
+// each answer reads and checks an action entry, and the reads are
+// independent.
+func (p *planner) lookupActions(ss []*StagePlan) ([]ActionStatus, []error) {
+	statuses := make([]ActionStatus, len(ss))
+	errs := make([]error, len(ss))
+	workers := min(runtime.GOMAXPROCS(0), 4, len(ss))
+	if workers <= 1 {
+		for i, s := range ss {
+			statuses[i], errs[i] = p.opts.Cache.Action(s.Key)
+		}
+		return statuses, errs
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ss) {
+					return
+				}
+				statuses[i], errs[i] = p.opts.Cache.Action(ss[i].Key)
+			}
+		}()
+	}
+	wg.Wait()
+	return statuses, errs
 }
 
 // whyChanged compares a stage with what its address last ran with.

@@ -90,7 +90,7 @@ func (c *converted) walk(path string, v cty.Value, salt []byte, sensitive bool) 
 		i := 0
 		for it := v.ElementIterator(); it.Next(); i++ {
 			_, ev := it.Element()
-			s, k := c.walk(fmt.Sprintf("%s[%d]", path, i), ev, salt, sensitive)
+			s, k := c.walk(path+"["+strconv.Itoa(i)+"]", ev, salt, sensitive)
 			shownL, keyL = append(shownL, s), append(keyL, k)
 		}
 		if shownL == nil {
