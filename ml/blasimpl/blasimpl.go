@@ -50,13 +50,26 @@ var (
 	threads  atomic.Int64 // 0 means runtime.GOMAXPROCS(0)
 )
 
-func register(r registration) { registry[r.short] = r }
+// register adds a backend. The backends' files call it from package-level
+// variable initialisers, which all run before any init function, so that
+// init below sees every backend of the build. (An earlier version
+// registered from init functions: blasimpl.go's init ran first, and every
+// build silently defaulted to gonum unless a caller ran Use(Default()).)
+func register(r registration) bool {
+	registry[r.short] = r
+	return true
+}
+
+var _ = register(registration{short: "gonum", priority: 0, make: func() Backend { return gonumBackend{} }})
+
+// defaultAtInit is the backend init installed (for tests).
+var defaultAtInit string
 
 func init() {
-	register(registration{short: "gonum", priority: 0, make: func() Backend { return gonumBackend{} }})
 	if err := Use(Default()); err != nil {
 		panic(err)
 	}
+	defaultAtInit = Name()
 }
 
 // Available lists the backends this build and CPU can use, fastest first.

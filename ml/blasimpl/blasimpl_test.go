@@ -273,6 +273,15 @@ func TestUse(t *testing.T) {
 	}
 }
 
+// TestDefaultAtInit checks that the package installs the fastest backend of
+// the build by itself: callers that never call Use (the CLI's stages) get it.
+func TestDefaultAtInit(t *testing.T) {
+	want := registry[Default()].make().Name()
+	if defaultAtInit != want {
+		t.Errorf("backend installed at init = %q, want the default %q (of %v)", defaultAtInit, want, Available())
+	}
+}
+
 // TestGonumVersion keeps the gonum backend's name in step with go.mod.
 func TestGonumVersion(t *testing.T) {
 	mod, err := os.ReadFile("../../go.mod")

@@ -93,7 +93,9 @@ func openblasThreads() int { return int(C.openblas_get_num_threads()) }
 // cpuHasAVX2 reports whether the CPU runs OpenBLAS's Haswell kernels or better.
 func cpuHasAVX2() bool { return C.llmlab_better_core() != nil }
 
-func init() {
+var _ = registerOpenBLAS()
+
+func registerOpenBLAS() bool {
 	// One OpenBLAS thread per call: the parallel split is ours, over a tile
 	// grid fixed by the shape, so results do not depend on thread counts.
 	C.openblas_set_num_threads(1)
@@ -108,7 +110,7 @@ func init() {
 	// differently, so the core name is part of the backend's name.
 	core := strings.ToLower(C.GoString(C.openblas_get_corename()))
 	openblasName = "openblas-" + version + "-" + core + "-v1"
-	register(registration{short: "openblas", priority: 20, make: func() Backend { return openblasBackend{} }})
+	return register(registration{short: "openblas", priority: 20, make: func() Backend { return openblasBackend{} }})
 }
 
 // openblasBackend calls OpenBLAS's cblas_sgemm single-threaded on each tile

@@ -10,10 +10,13 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-func init() {
+var _ = registerSimd()
+
+func registerSimd() bool {
 	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
-		register(registration{short: "simd", priority: 10, make: func() Backend { return &simdBackend{t: bestSimdTiler()} }})
+		return register(registration{short: "simd", priority: 10, make: func() Backend { return &simdBackend{t: bestSimdTiler()} }})
 	}
+	return false
 }
 
 // bestSimdTiler picks the micro-kernel. An AVX-512 6x32 variant (same
