@@ -71,8 +71,27 @@ type planner struct {
 	specs    map[string]hcldec.Spec // kind name -> decoding spec
 }
 
-// Build validates a configuration and makes its plan.
+// Build validates a configuration and makes its plan: Evaluate, then
+// Finish.
 func Build(cfg *dsl.Config, opts Options) (*Plan, hcl.Diagnostics) {
+	plan, diags := Evaluate(cfg, opts)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	plan, d := Finish(plan, cfg.Filename, opts)
+	diags = append(diags, d...)
+	if d.HasErrors() {
+		return nil, diags
+	}
+	return plan, diags
+}
+
+// Evaluate validates a configuration and evaluates every stage: the plan
+// of the whole pipeline (no -target applied) before any stage's action is
+// decided. It depends only on the configuration, the variables, the salt
+// and the content of the files in Plan.Files (and on this build of
+// llmlab): never on the store or the ledger.
+func Evaluate(cfg *dsl.Config, opts Options) (*Plan, hcl.Diagnostics) {
 	if opts.Cache == nil {
 		opts.Cache = NewMemCache()
 	}
@@ -119,13 +138,28 @@ func Build(cfg *dsl.Config, opts Options) (*Plan, hcl.Diagnostics) {
 			plan.Stages = append(plan.Stages, in.plan)
 		}
 	}
+	return plan, p.diags
+}
+
+// Finish applies opts.Targets to an evaluated plan and decides each
+// stage's action from opts.Cache (and opts.Replace). It changes plan in
+// place. filename is the pipeline as named by the user, for messages.
+func Finish(plan *Plan, filename string, opts Options) (*Plan, hcl.Diagnostics) {
+	if opts.Cache == nil {
+		opts.Cache = NewMemCache()
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	p := &planner{cfg: &dsl.Config{Filename: filename}, opts: opts}
+	var diags hcl.Diagnostics
 	if d := p.applyTargets(plan); d.HasErrors() {
-		return nil, append(p.diags, d...)
+		return nil, append(diags, d...)
 	}
 	if d := p.decide(plan); d.HasErrors() {
-		return nil, append(p.diags, d...)
+		return nil, append(diags, d...)
 	}
-	return plan, p.diags
+	return plan, diags
 }
 
 func digestBytes(b []byte) string {

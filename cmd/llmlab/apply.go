@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/llmlab/llmlab/dsl"
 	"github.com/llmlab/llmlab/executor"
 	"github.com/llmlab/llmlab/ledger"
@@ -84,10 +85,15 @@ func applyCmd(stdout, stderr io.Writer) *cobra.Command {
 					return err
 				}
 			} else {
-				cfg, diags := dsl.ParseFile(arg)
-				if diags.HasErrors() {
-					newDiagPrinter(stderr, cfg).print(diags)
-					return &exitError{1}
+				var cfg *dsl.Config
+				if !workspaceExists(arg) {
+					// No plan cache yet: parse first, so that a pipeline
+					// with errors does not create a workspace.
+					var diags hcl.Diagnostics
+					if cfg, diags = dsl.ParseFile(arg); diags.HasErrors() {
+						newDiagPrinter(stderr, cfg).print(diags)
+						return &exitError{1}
+					}
 				}
 				var err error
 				if ws, err = workspace.Open(arg); err != nil {
@@ -98,7 +104,7 @@ func applyCmd(stdout, stderr io.Writer) *cobra.Command {
 					return err
 				}
 				defer lock.Unlock()
-				p, d := planner.Build(cfg, planner.Options{Vars: pf.inputs(), Targets: pf.targets, Replace: pf.replace, Cache: ws})
+				cfg, p, d := planPipeline(arg, cfg, ws, planner.Options{Vars: pf.inputs(), Targets: pf.targets, Replace: pf.replace, Cache: ws})
 				newDiagPrinter(stderr, cfg).print(d)
 				if d.HasErrors() {
 					return &exitError{1}

@@ -39,6 +39,14 @@ func outputCmd(stdout, stderr io.Writer) *cobra.Command {
 				return &exitError{1}
 			}
 			defer ws.Close()
+			if cfg == nil {
+				// The plan came from the plan cache; output blocks need
+				// the parsed pipeline.
+				if cfg, diags = dsl.ParseFile(pipelineArg(args)); diags.HasErrors() {
+					newDiagPrinter(stderr, cfg).print(diags)
+					return &exitError{1}
+				}
+			}
 			metrics := map[string]map[string]float64{}
 			for _, s := range plan.Stages {
 				if s.Action != planner.ActionCached {

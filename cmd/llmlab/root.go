@@ -173,21 +173,75 @@ func writeJSON(w io.Writer, v any) error {
 
 // loadPlan parses a pipeline and plans it against its workspace.
 func loadPlan(path string, vars dsl.VarInputs, targets, replace []string) (*dsl.Config, *planner.Plan, *workspace.Workspace, hcl.Diagnostics) {
-	cfg, diags := dsl.ParseFile(path)
-	if diags.HasErrors() {
-		return cfg, nil, nil, diags
+	var (
+		cfg   *dsl.Config
+		diags hcl.Diagnostics
+	)
+	if !workspaceExists(path) {
+		// A new workspace has no plan cache: parse first, so that a
+		// pipeline with errors does not create one.
+		if cfg, diags = dsl.ParseFile(path); diags.HasErrors() {
+			return cfg, nil, nil, diags
+		}
 	}
 	ws, err := workspace.Open(path)
 	if err != nil {
 		return cfg, nil, nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot open the workspace", Detail: err.Error()})
 	}
-	plan, d := planner.Build(cfg, planner.Options{Vars: vars, Targets: targets, Replace: replace, Cache: ws})
+	cfg, plan, d := planPipeline(path, cfg, ws, planner.Options{Vars: vars, Targets: targets, Replace: replace, Cache: ws})
 	diags = append(diags, d...)
 	if diags.HasErrors() {
 		ws.Close()
 		return cfg, nil, nil, diags
 	}
 	return cfg, plan, ws, diags
+}
+
+// workspaceExists reports whether the pipeline's .llmlab directory exists.
+func workspaceExists(path string) bool {
+	fi, err := os.Stat(workspace.Dir(path))
+	return err == nil && fi.IsDir()
+}
+
+// planPipeline plans the pipeline at path against ws. cfg is the parsed
+// pipeline, or nil: then the evaluation cached in the workspace is reused
+// when nothing it depends on changed (see workspace.PlanKey), and the
+// pipeline is parsed only otherwise. The returned cfg is nil when the
+// cache was used. A fresh evaluation without diagnostics is cached.
+func planPipeline(path string, cfg *dsl.Config, ws *workspace.Workspace, opts planner.Options) (*dsl.Config, *planner.Plan, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	key := ""
+	if cfg == nil {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			cfg, diags = dsl.ParseFile(path) // reports the error
+			return cfg, nil, diags
+		}
+		key = ws.PlanKey(path, src, opts.Vars)
+		if cached := ws.CachedPlan(key); cached != nil {
+			plan, d := planner.Finish(cached, path, opts)
+			return nil, plan, d
+		}
+		if cfg, diags = dsl.Parse(path, src); diags.HasErrors() {
+			return cfg, nil, diags
+		}
+	} else {
+		key = ws.PlanKey(path, cfg.Source, opts.Vars)
+	}
+	plan, d := planner.Evaluate(cfg, opts)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		return cfg, nil, diags
+	}
+	if len(diags) == 0 {
+		ws.SavePlan(key, plan)
+	}
+	plan, d = planner.Finish(plan, path, opts)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		return cfg, nil, diags
+	}
+	return cfg, plan, diags
 }
 
 func pipelineArg(args []string) string {
