@@ -129,7 +129,7 @@ func layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd []flo
 		x := inp[r*C : (r+1)*C]
 		d := dout[r*C : (r+1)*C]
 		m, rs := mean[r], rstd[r]
-		for i := range x {
+		for i := lnParamGradVec(dweight, dbias, x, d, m, rs); i < len(x); i++ {
 			dbias[i] += d[i]
 			dweight[i] += (x[i] - m) * rs * d[i]
 		}
@@ -169,8 +169,8 @@ func matmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, N, IC, OC
 	if dbias != nil {
 		for r := 0; r < N; r++ {
 			d := dout[r*OC : (r+1)*OC]
-			for i, v := range d {
-				dbias[i] += v
+			for i := accumulateVec(dbias[:OC], d); i < OC; i++ {
+				dbias[i] += d[i]
 			}
 		}
 	}
@@ -307,12 +307,19 @@ func geluForward(out, th, inp []float32, N int) {
 	parallelFor(N, 40, func(lo, hi int) { geluForwardSpan(out[lo:hi], th[lo:hi], inp[lo:hi]) })
 }
 
-// geluForwardSpan is geluForward on equal-length slices. It is a separate
-// function so that tanh32 inlines into its loop: Forward is too big for the
-// compiler to inline non-trivial calls into closures placed inside it.
+// geluForwardSpan is geluForward on equal-length slices: AVX2 where the
+// build and CPU have it (vec_amd64.go, same bits), scalar for the rest.
+func geluForwardSpan(out, th, inp []float32) {
+	n := geluForwardVec(out, th, inp)
+	geluForwardScalar(out[n:], th[n:], inp[n:])
+}
+
+// geluForwardScalar is a separate function so that tanh32 inlines into its
+// loop: Forward is too big for the compiler to inline non-trivial calls
+// into closures placed inside it.
 //
 //go:noinline
-func geluForwardSpan(out, th, inp []float32) {
+func geluForwardScalar(out, th, inp []float32) {
 	out, th = out[:len(inp)], th[:len(inp)]
 	for i, x := range inp {
 		u := geluScale * (x + 0.044715*x*x*x)
@@ -327,8 +334,13 @@ func geluBackward(dinp, inp, th, dout []float32, N int) {
 	parallelFor(N, 10, func(lo, hi int) { geluBackwardSpan(dinp[lo:hi], inp[lo:hi], th[lo:hi], dout[lo:hi]) })
 }
 
-//go:noinline
 func geluBackwardSpan(dinp, inp, th, dout []float32) {
+	n := geluBackwardVec(dinp, inp, th, dout)
+	geluBackwardScalar(dinp[n:], inp[n:], th[n:], dout[n:])
+}
+
+//go:noinline
+func geluBackwardScalar(dinp, inp, th, dout []float32) {
 	dinp, th, dout = dinp[:len(inp)], th[:len(inp)], dout[:len(inp)]
 	for i, x := range inp {
 		t := th[i]
@@ -340,7 +352,7 @@ func geluBackwardSpan(dinp, inp, th, dout []float32) {
 
 // residualForward: out [N] = a [N] + b [N].
 func residualForward(out, a, b []float32, N int) {
-	for i := 0; i < N; i++ {
+	for i := addVec(out[:N], a[:N], b[:N]); i < N; i++ {
 		out[i] = a[i] + b[i]
 	}
 }
