@@ -57,14 +57,20 @@ sm() { echo "snakemake --cores 2 -q -d $D/$1/snakemake -s $D/$1/snakemake/Snakef
 
 case " $PARTS " in *" a "*)
 	echo "== (a) dry run / plan, nothing run yet"
+	# "cold": the plan cache (.llmlab/plans) removed before each run, so the
+	# pipeline is parsed and evaluated; "warm": the evaluation cached by the
+	# previous run is reused (the cache decisions are made afresh anyway).
 	for shape in chain fanout; do
 		hf plan-$shape --warmup 1 --runs "$RUNS" \
-			-n "llmlab plan ($shape, $N)" "$(ll plan $shape)" \
-			-n "snakemake -n ($shape, $N)" "$(sm $shape) -n"
+			--prepare true -n "llmlab plan ($shape, $N, warm)" "$(ll plan $shape)" \
+			--prepare "rm -rf $D/$shape/llmlab/.llmlab/plans" -n "llmlab plan ($shape, $N, cold)" "$(ll plan $shape)" \
+			--prepare true -n "snakemake -n ($shape, $N)" "$(sm $shape) -n"
 	done
 	hf plan-big --warmup 1 --runs 5 \
-		-n "llmlab plan (chain, $BIG)" "$(ll plan big-chain)" \
-		-n "llmlab plan (fanout, $BIG)" "$(ll plan big-fanout)"
+		--prepare true -n "llmlab plan (chain, $BIG, warm)" "$(ll plan big-chain)" \
+		--prepare "rm -rf $D/big-chain/llmlab/.llmlab/plans" -n "llmlab plan (chain, $BIG, cold)" "$(ll plan big-chain)" \
+		--prepare true -n "llmlab plan (fanout, $BIG, warm)" "$(ll plan big-fanout)" \
+		--prepare "rm -rf $D/big-fanout/llmlab/.llmlab/plans" -n "llmlab plan (fanout, $BIG, cold)" "$(ll plan big-fanout)"
 	;;
 esac
 
@@ -88,9 +94,10 @@ case " $PARTS " in *" b "*)
 		$(mk $shape) >/dev/null
 		$(sm $shape) >/dev/null 2>&1
 		hf noop-$shape --warmup 1 --runs "$RUNS" \
-			-n "llmlab apply ($shape)" "$(ll 'apply -parallelism 2' $shape)" \
-			-n "make -r -j2 ($shape)" "$(mk $shape)" \
-			-n "snakemake --cores 2 ($shape)" "$(sm $shape)"
+			--prepare true -n "llmlab apply ($shape, warm)" "$(ll 'apply -parallelism 2' $shape)" \
+			--prepare "rm -rf $D/$shape/llmlab/.llmlab/plans" -n "llmlab apply ($shape, cold)" "$(ll 'apply -parallelism 2' $shape)" \
+			--prepare true -n "make -r -j2 ($shape)" "$(mk $shape)" \
+			--prepare true -n "snakemake --cores 2 ($shape)" "$(sm $shape)"
 		hf noop-plan-$shape --warmup 1 --runs "$RUNS" \
 			-n "llmlab plan ($shape, all cached)" "$(ll plan $shape)" \
 			-n "snakemake -n ($shape, all done)" "$(sm $shape) -n"
