@@ -14,9 +14,11 @@ variable "pretrain_steps" {
   default = 1500
 }
 
+# 0: each method's own step count (full 3000, lora 5000); any other value
+# sets both, e.g. -var finetune_steps=300 for a quick try.
 variable "finetune_steps" {
   type    = number
-  default = 5000
+  default = 0
 }
 
 dataset "arith_text" {
@@ -82,9 +84,9 @@ stage "data_prep" "sft_data" {
 }
 
 stage "finetune" "sft" {
-  for_each  = {
-    full = { lr = 1e-3 }
-    lora = { lr = 4e-3 }
+  for_each = {
+    full = { lr = 2e-3, steps = 3000 }
+    lora = { lr = 1e-2, steps = 5000 }
   }
   base      = stage.base.model
   data      = stage.sft_data.train
@@ -96,7 +98,7 @@ stage "finetune" "sft" {
     targets = ["attn", "attn_proj", "mlp"]
   }
   training {
-    steps         = var.finetune_steps
+    steps         = var.finetune_steps > 0 ? var.finetune_steps : each.value.steps
     batch_size    = 32
     learning_rate = each.value.lr
     warmup_steps  = 50
