@@ -21,13 +21,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/llmlab/llmlab/ml/blasimpl"
 	"github.com/llmlab/llmlab/ml/gpt"
 	"github.com/llmlab/llmlab/ml/tokdata"
 	"github.com/llmlab/llmlab/ml/tokenizer"
 	"github.com/llmlab/llmlab/stages"
+	"github.com/llmlab/llmlab/stages/internal/training"
 )
 
 // ModelBlock is the GPT-2 shape.
@@ -273,28 +273,10 @@ func (k *kind) Run(ctx context.Context, job *stages.Job) (*stages.Result, error)
 		ts.Steps, ts.BatchSize, cfg.Context, ts.LearningRate, len(td.Train), len(td.Val))
 
 	opt := gpt.TrainOptions{}
-	if job.StateDir != "" {
-		if err := os.MkdirAll(job.StateDir, 0o755); err != nil {
-			return nil, fmt.Errorf("checkpoint directory: %w", err)
-		}
-		opt.CheckpointDir = job.StateDir
-		if _, err := os.Stat(filepath.Join(job.StateDir, gpt.CheckpointFile)); err == nil {
-			fmt.Fprintln(log, "found a checkpoint of an earlier attempt: resuming from it")
-		}
+	if opt.CheckpointDir, err = training.CheckpointDir(job, log, gpt.CheckpointFile); err != nil {
+		return nil, err
 	}
-	logEvery := ts.EvalEvery
-	if logEvery <= 0 {
-		logEvery = max(ts.Steps/10, 1)
-	}
-	opt.Progress = func(p gpt.Progress) {
-		if job.Progress != nil {
-			job.Progress(stages.Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerSec, ETA: p.ETA})
-		}
-		if p.Step%logEvery == 0 || p.Step == p.Steps {
-			fmt.Fprintf(log, "step %d/%d: loss %.4f, lr %.3g, %.0f tokens/s, ETA %s\n",
-				p.Step, p.Steps, p.Loss, p.LR, p.TokensPerSec, p.ETA.Round(time.Second))
-		}
-	}
+	opt.Progress = training.Progress(job, log, ts.EvalEvery, ts.Steps)
 	res, err := gpt.Train(ctx, m, td, ts, opt)
 	if err != nil {
 		if ctx.Err() != nil {
