@@ -124,6 +124,10 @@ func (t simdTiler) run(g *gemm, i0, i1, j0, j1 int) {
 				}
 			}
 		}
+		// The packing loops and the callers' scalar code are SSE; after
+		// 256-bit code without VZEROUPPER every SSE instruction carries a
+		// false dependency (Intel), which made them several times slower.
+		archsimd.ClearAVXUpperBits()
 	}
 }
 

@@ -238,14 +238,17 @@ func causalSoftmax(a []float32, T int) {
 				maxv = x
 			}
 		}
+		// exp32 of every entry (8 lanes at a time where available), then
+		// the sum in index order: the scalar loop's bits either way.
+		for i := expShiftVec(r, maxv); i < len(r); i++ {
+			r[i] = exp32(r[i] - maxv)
+		}
 		var sum float32
-		for i, x := range r {
-			e := exp32(x - maxv)
-			r[i] = e
+		for _, e := range r {
 			sum += e
 		}
 		inv := 1 / sum
-		for i := range r {
+		for i := scaleVec(r, inv); i < len(r); i++ {
 			r[i] *= inv
 		}
 		clear(row[t+1:])

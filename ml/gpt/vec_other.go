@@ -10,3 +10,5 @@ func geluBackwardVec(dinp, inp, th, dout []float32) int                { return 
 func addVec(out, a, b []float32) int                                   { return 0 }
 func accumulateVec(dst, src []float32) int                             { return 0 }
 func lnParamGradVec(dweight, dbias, x, d []float32, m, rs float32) int { return 0 }
+func expShiftVec(r []float32, shift float32) int                       { return 0 }
+func scaleVec(r []float32, c float32) int                              { return 0 }

@@ -86,3 +86,33 @@ func TestVectorLoopsMatchScalar(t *testing.T) {
 	sameBits(t, "layernorm dbias", db, wantB)
 	sameBits(t, "layernorm dweight", dw, wantW)
 }
+
+// TestVectorExpMatchesScalar checks exp32x8 (through expShiftVec) and
+// scaleVec against exp32 and a multiply, bit for bit.
+func TestVectorExpMatchesScalar(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	const n = 100_003
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = -float32(r.ExpFloat64() * []float64{0.1, 3, 30, 100}[i%4])
+	}
+	x[0], x[1], x[2], x[3], x[4] = 0, -87.33654, -87.336535, -87.33655, float32(math.Copysign(0, -1))
+	x[5], x[6] = float32(math.Inf(-1)), float32(math.NaN())
+	const shift = 0.25
+	got := append([]float32(nil), x...)
+	for i := expShiftVec(got, shift); i < n; i++ {
+		got[i] = exp32(got[i] - shift)
+	}
+	want := make([]float32, n)
+	for i := range want {
+		want[i] = exp32(x[i] - shift)
+	}
+	sameBits(t, "exp", got, want)
+	for i := scaleVec(got, 0.37); i < n; i++ {
+		got[i] *= 0.37
+	}
+	for i := range want {
+		want[i] *= 0.37
+	}
+	sameBits(t, "scale", got, want)
+}

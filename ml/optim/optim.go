@@ -85,7 +85,7 @@ func (a *AdamW) Update(params, grads []float32, lr float64) {
 		g := grads[s.Offset : s.Offset+s.Len]
 		m := a.M[s.Offset : s.Offset+s.Len]
 		v := a.V[s.Offset : s.Offset+s.Len]
-		for i := range p {
+		for i := adamwVec(p, g, m, v, b1, b2, bc1, bc2, lr32, eps, decay); i < len(p); i++ {
 			gi := g[i]
 			mi := b1*m[i] + (1-b1)*gi
 			vi := b2*v[i] + (1-b2)*gi*gi
