@@ -5,11 +5,14 @@
 #
 #	flock /tmp/llmlab-bench.lock ml/gpt/testdata/bench_side_by_side.sh [steps] [rounds]
 #
-# PyTorch runs twice per thread count: as installed, and with
+# PyTorch runs twice per thread count: as installed, and "matched": with
 # OPENBLAS_CORETYPE=$TORCH_CORETYPE (default Cooperlake), because Debian's
 # OpenBLAS 0.3.21, which Debian's PyTorch uses for its matrix products,
 # falls back to SSE3 kernels on CPUs it does not know (ml/blasimpl corrects
-# this for Go itself). Set TORCH_CORETYPE= (empty) to skip the second run.
+# this for Go itself), and OPENBLAS_NUM_THREADS=N, because
+# torch.set_num_threads does not limit OpenBLAS's own thread pool (as
+# installed, "1 thread" runs its products on every core). Set
+# TORCH_CORETYPE= (empty) to skip the matched run.
 set -eu
 steps=${1:-20}
 rounds=${2:-2}
@@ -28,8 +31,8 @@ for r in $(seq "$rounds"); do
 			grep -E '^Benchmark|backend' | sed 's/^ *//'
 		/usr/bin/python3 testdata/bench_torch.py --threads "$n" --steps "$steps"
 		if [ -n "$coretype" ]; then
-			printf 'OPENBLAS_CORETYPE=%s ' "$coretype"
-			OPENBLAS_CORETYPE=$coretype /usr/bin/python3 testdata/bench_torch.py --threads "$n" --steps "$steps"
+			printf 'matched (OPENBLAS_CORETYPE=%s OPENBLAS_NUM_THREADS=%s) ' "$coretype" "$n"
+			OPENBLAS_CORETYPE=$coretype OPENBLAS_NUM_THREADS=$n /usr/bin/python3 testdata/bench_torch.py --threads "$n" --steps "$steps"
 		fi
 	done
 done
