@@ -14,7 +14,7 @@ variable "pretrain_steps" {
   default = 1500
 }
 
-# 0: each method's own step count (full 3000, lora 5000); any other value
+# 0: each method's own step count (full 3000, lora 8000); any other value
 # sets both, e.g. -var finetune_steps=300 for a quick try.
 variable "finetune_steps" {
   type    = number
@@ -86,15 +86,15 @@ stage "data_prep" "sft_data" {
 stage "finetune" "sft" {
   for_each = {
     full = { lr = 2e-3, steps = 3000 }
-    lora = { lr = 1e-2, steps = 5000 }
+    lora = { lr = 1e-2, steps = 8000 }
   }
   base      = stage.base.model
   data      = stage.sft_data.train
   eval_data = stage.sft_data.validation
   method    = each.key
   lora {
-    rank    = 8
-    alpha   = 16
+    rank    = 16
+    alpha   = 32
     targets = ["attn", "attn_proj", "mlp"]
   }
   training {
