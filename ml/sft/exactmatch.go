@@ -12,9 +12,10 @@ import (
 // Normalizations are eval exact_match's `normalize` values.
 var Normalizations = []string{"none", "trim", "lower"}
 
-// Normalize applies an exact_match normalisation: "none" keeps the text,
-// "trim" removes leading and trailing white space, "lower" trims and
-// lower-cases.
+// Normalize applies an exact_match normalisation (the eval stage's too):
+// "none" keeps the text, "trim" (or "") removes leading and trailing white
+// space, "lower" trims, lower-cases and makes inner runs of white space one
+// space.
 func Normalize(s, how string) (string, error) {
 	switch how {
 	case "none":
@@ -22,7 +23,7 @@ func Normalize(s, how string) (string, error) {
 	case "trim", "":
 		return strings.TrimSpace(s), nil
 	case "lower":
-		return strings.ToLower(strings.TrimSpace(s)), nil
+		return strings.Join(strings.Fields(strings.ToLower(s)), " "), nil
 	}
 	return "", fmt.Errorf("normalize %q: use \"none\", \"trim\" or \"lower\"", how)
 }

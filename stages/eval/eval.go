@@ -45,6 +45,7 @@ import (
 
 	"github.com/llmlab/llmlab/ml/blasimpl"
 	"github.com/llmlab/llmlab/ml/gpt"
+	"github.com/llmlab/llmlab/ml/sft"
 	"github.com/llmlab/llmlab/ml/textdata"
 	"github.com/llmlab/llmlab/ml/tokdata"
 	"github.com/llmlab/llmlab/ml/tokenizer"
@@ -350,17 +351,6 @@ func (e *evaluator) generate(ctx context.Context, prompts []string, maxNew, temp
 	return nil
 }
 
-// Normalize applies exact_match's normalisation.
-func Normalize(mode, s string) string {
-	switch mode {
-	case "none":
-		return s
-	case "lower":
-		return strings.Join(strings.Fields(strings.ToLower(s)), " ")
-	}
-	return strings.TrimSpace(s)
-}
-
 func (e *evaluator) exactMatch(ctx context.Context, path string, maxNew float64, norm, tmplName string) error {
 	if path == "" {
 		return fmt.Errorf("exact_match.data was not provided")
@@ -369,10 +359,8 @@ func (e *evaluator) exactMatch(ctx context.Context, path string, maxNew float64,
 	if err != nil {
 		return err
 	}
-	switch norm {
-	case "", "none", "trim", "lower":
-	default:
-		return fmt.Errorf("exact_match.normalize = %q: use \"none\", \"trim\" or \"lower\"", norm)
+	if _, err := sft.Normalize("", norm); err != nil {
+		return fmt.Errorf("exact_match.%w", err)
 	}
 	if tmplName == "" {
 		tmplName = "alpaca"
@@ -402,7 +390,9 @@ func (e *evaluator) exactMatch(ctx context.Context, path string, maxNew float64,
 			return fmt.Errorf("exact_match record %d: %w", i, err)
 		}
 		pred := e.tok.Decode(out)
-		match := Normalize(norm, pred) == Normalize(norm, r.Output)
+		got, _ := sft.Normalize(pred, norm)
+		want, _ := sft.Normalize(r.Output, norm)
+		match := got == want
 		if match {
 			hits++
 		}

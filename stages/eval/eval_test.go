@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/llmlab/llmlab/ml/gpt"
+	"github.com/llmlab/llmlab/ml/sft"
 	"github.com/llmlab/llmlab/ml/tokdata"
 	"github.com/llmlab/llmlab/ml/tokenizer"
 	"github.com/llmlab/llmlab/stages"
@@ -254,7 +255,7 @@ func TestNormalize(t *testing.T) {
 		{"trim", " A  b\n", "A  b"},
 		{"lower", " A \t b\n", "a b"},
 	} {
-		if got := Normalize(c.mode, c.in); got != c.want {
+		if got, err := sft.Normalize(c.in, c.mode); err != nil || got != c.want {
 			t.Errorf("Normalize(%q, %q) = %q, want %q", c.mode, c.in, got, c.want)
 		}
 	}
