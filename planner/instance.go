@@ -57,6 +57,9 @@ func (p *planner) plan(dc *decl, addr dsl.StageAddr, each *dsl.Each, stagesVal c
 	if len(conv.secrets) > 0 {
 		sp.Secrets = conv.secrets
 	}
+	if kp, ok := dc.kind.(stages.KeyPruner); ok {
+		kp.PruneKey(sp.KeySettings)
+	}
 	if f, ok := dc.kind.(stages.Fingerprinter); ok {
 		sp.Fingerprint = f.Fingerprint()
 	}

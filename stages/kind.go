@@ -33,6 +33,14 @@ type Fingerprinter interface {
 	Fingerprint() string
 }
 
+// KeyPruner is implemented by kinds some of whose settings do not matter
+// for some values of others (finetune's lora block when method = "full").
+// PruneKey deletes those from the settings that enter the cache key, so
+// that changing them reruns nothing; the stage still sees every setting.
+type KeyPruner interface {
+	PruneKey(keySettings map[string]any)
+}
+
 // Runner is implemented by kinds that can execute.
 type Runner interface {
 	Run(ctx context.Context, job *Job) (*Result, error)
@@ -50,6 +58,10 @@ type Job struct {
 	// a killed apply), so long stages can checkpoint and resume. It is
 	// removed once the stage's outputs are committed.
 	StateDir string
+	// TempDir, if set, is an empty private directory for the stage's
+	// temporary files (exec's TMPDIR), emptied by the executor afterwards;
+	// if "", a kind that needs one makes its own.
+	TempDir  string
 	Log      io.Writer      // the stage's log (kept in the store)
 	Progress func(Progress) // may be nil
 }

@@ -89,6 +89,14 @@ func init() { stages.Register(Kind) }
 // Fingerprint is the numeric backend: its rounding decides the bytes.
 func (k *kind) Fingerprint() string { return blasimpl.Name() }
 
+// PruneKey: full fine-tuning ignores the lora block, so a shared block
+// (for_each over both methods) changed for LoRA does not rerun it.
+func (k *kind) PruneKey(settings map[string]any) {
+	if settings["method"] == "full" {
+		delete(settings, "lora")
+	}
+}
+
 // Outputs are model and adapter for LoRA, model alone for full.
 func (k *kind) Outputs(settings map[string]any) []string {
 	if m, _ := settings["method"].(string); m == "full" {
