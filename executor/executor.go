@@ -120,8 +120,17 @@ type Executor struct {
 
 	evMu  sync.Mutex
 	outMu sync.Mutex
-	rec   *recorder   // the ledger writer of the current Run, if any
-	trash chan string // work directories to remove, during Run
+	rec   *recorder      // the ledger writer of the current Run, if any
+	trash chan trashItem // directories of finished attempts, during Run
+
+	// Clean directories for reuse and pending commits (scratch.go).
+	scratchMu sync.Mutex
+	freeWork  []scratchDir
+	freeTmp   []string
+	commitMu  sync.Mutex
+	commits   map[string]*pendingCommit
+	commitWG  sync.WaitGroup
+	stageOf   map[string]*planner.StagePlan // by address, during Run
 
 	// entries are the action entries this Run served or wrote, by key:
 	// downstream stages find their inputs there without re-reading them.
@@ -195,12 +204,13 @@ func (e *Executor) Run(ctx context.Context, plan *planner.Plan) (*Summary, error
 		})
 		defer func() { e.rec.close(); e.rec = nil }()
 	}
-	e.trash = make(chan string, 64)
+	e.trash = make(chan trashItem, 64)
 	trashDone := make(chan struct{})
 	go func() {
-		// Work directories are removed off the stages' critical path.
-		for dir := range e.trash {
-			e.Store.RemoveWorkDir(dir)
+		// Work directories are emptied for reuse, or removed, off the
+		// stages' critical path.
+		for it := range e.trash {
+			e.recycle(it)
 		}
 		close(trashDone)
 	}()
@@ -208,7 +218,15 @@ func (e *Executor) Run(ctx context.Context, plan *planner.Plan) (*Summary, error
 		close(e.trash)
 		<-trashDone
 		e.trash = nil
+		e.dropScratch()
 	}()
+	e.commitMu.Lock()
+	e.commits = map[string]*pendingCommit{}
+	e.commitMu.Unlock()
+	e.stageOf = make(map[string]*planner.StagePlan, n)
+	for _, s := range plan.Stages {
+		e.stageOf[s.Address] = s
+	}
 	e.entriesMu.Lock()
 	e.entries = map[string]*store.ActionEntry{}
 	e.entriesMu.Unlock()
@@ -311,6 +329,7 @@ func (e *Executor) Run(ctx context.Context, plan *planner.Plan) (*Summary, error
 	}
 	// Make the committed action entries durable (see store.Sync) before
 	// the run is reported, and recorded, as finished.
+	e.commitWG.Wait()
 	if err := e.Store.Sync(); err != nil {
 		e.notice(fmt.Sprintf("could not make the store's new entries durable: %s", err))
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/llmlab/llmlab/planner"
@@ -163,43 +164,40 @@ func (e *Executor) cached(sp *planner.StagePlan) (*store.ActionEntry, string) {
 	return entry, ""
 }
 
-// attempt runs the stage once in a fresh work directory and commits its
+// attempt runs the stage once in an empty work directory and commits its
 // outputs. Job.StateDir (.llmlab/state/<key>, created by the kind if it
 // wants one) survives failed attempts and killed applies so that long
-// stages can resume; it is removed after the commit. The action entry is written last: a crash at any point leaves
-// no entry or a complete one.
+// stages can resume; it is removed after the commit. The action entry is
+// written last, after the outputs are in the store, on a goroutine of its
+// own (see commitAsync): a crash at any point leaves no entry or a complete
+// one, and no stage starts its command before the entries of its
+// dependencies are written.
 func (e *Executor) attempt(ctx context.Context, plan *planner.Plan, sp *planner.StagePlan, runner stages.Runner, threads int, timeout time.Duration) (*stages.Result, []stages.MetricPoint, string, error) {
-	work, err := e.Store.NewWorkDir(sp.Address)
+	work, err := e.workDir(sp)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	defer func() { e.trash <- work }()
-	// The log goes to a file beside the work directory, then into the store.
-	logf, err := os.CreateTemp(filepath.Dir(work), "log-")
+	tmp, err := e.tempDir(work)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("creating the stage log: %w", err)
+		e.trash <- trashItem{work: work}
+		return nil, nil, "", fmt.Errorf("creating the stage's temporary directory: %w", err)
 	}
-	logPath := logf.Name()
-	defer os.Remove(logPath)
+	defer func() { e.trash <- trashItem{work: work, tmp: tmp} }()
+	// The log is kept in memory, or in a file beside the work directory
+	// once it grows, then goes into the store.
+	logs := &stageLog{dir: filepath.Dir(work)}
+	defer logs.discard()
 	var live *prefixWriter
-	var logw io.Writer = logf
+	var logw io.Writer = logs
 	if e.Opts.Output != nil {
 		live = &prefixWriter{mu: &e.outMu, out: e.Opts.Output, prefix: "[" + sp.Address + "] "}
-		logw = io.MultiWriter(logf, live)
+		logw = io.MultiWriter(logs, live)
 	}
 	storeLog := func() string {
 		if live != nil {
 			live.flush()
 		}
-		logf.Close()
-		if st, err := os.Stat(logPath); err != nil || st.Size() == 0 {
-			return ""
-		}
-		a, err := e.Store.PutArtifact(logPath)
-		if err != nil {
-			return ""
-		}
-		return a.Digest.String()
+		return logs.store(e.Store)
 	}
 
 	inputs, err := e.placeInputs(plan, sp, work)
@@ -220,6 +218,7 @@ func (e *Executor) attempt(ctx context.Context, plan *planner.Plan, sp *planner.
 		Inputs:   inputs,
 		Threads:  threads,
 		StateDir: filepath.Join(e.Store.Root(), "state", sp.Key),
+		TempDir:  tmp,
 		Log:      logw,
 		Progress: func(p stages.Progress) {
 			e.emit(Event{Kind: EventProgress, Address: sp.Address, Progress: &p})
@@ -233,6 +232,7 @@ func (e *Executor) attempt(ctx context.Context, plan *planner.Plan, sp *planner.
 			}
 		}
 	}
+	e.waitCommits(plan, sp)
 	started := time.Now()
 	out, err := runner.Run(actx, job)
 	if err == nil && actx.Err() != nil && ctx.Err() == nil {
@@ -275,12 +275,100 @@ func (e *Executor) attempt(ctx context.Context, plan *planner.Plan, sp *planner.
 	if ld != "" {
 		entry.LogDigest, _ = store.ParseDigest(ld)
 	}
-	if err := e.Store.PutAction(entry); err != nil {
-		return nil, nil, ld, fmt.Errorf("recording the result in the action cache: %w", err)
-	}
 	e.remember(sp.Key, entry)
-	_ = os.RemoveAll(job.StateDir) // checkpoints are not needed once the result is committed
+	e.commitAsync(sp, entry, job.StateDir)
 	return out, out.History, ld, nil
+}
+
+// logMemMax is how much of a stage's log is kept in memory before it goes
+// to a file.
+const logMemMax = 1 << 20
+
+// stageLog collects a stage's log: in memory up to logMemMax bytes (most
+// logs; no file is made for them), then in a temp file in dir.
+type stageLog struct {
+	dir string
+
+	mu  sync.Mutex
+	buf []byte
+	f   *os.File
+	err error
+}
+
+func (l *stageLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return 0, l.err
+	}
+	if l.f == nil {
+		if len(l.buf)+len(p) <= logMemMax {
+			l.buf = append(l.buf, p...)
+			return len(p), nil
+		}
+		f, err := os.CreateTemp(l.dir, "log-")
+		if err != nil {
+			l.err = fmt.Errorf("creating the stage log: %w", err)
+			return 0, l.err
+		}
+		l.f = f
+		if _, err := f.Write(l.buf); err != nil {
+			l.err = err
+			return 0, err
+		}
+		l.buf = nil
+	}
+	n, err := l.f.Write(p)
+	if err != nil {
+		l.err = err
+	}
+	return n, err
+}
+
+// store puts the log into the store and returns its digest, or "" if it
+// is empty or could not be stored. Later writes fail.
+func (l *stageLog) store(st *store.Store) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil {
+		l.err = errors.New("the stage's log is closed")
+	}
+	buf := l.buf
+	l.buf = nil
+	if l.f != nil {
+		name := l.f.Name()
+		l.f.Close()
+		l.f = nil
+		defer os.Remove(name)
+		if fi, err := os.Stat(name); err != nil || fi.Size() == 0 {
+			return ""
+		}
+		a, err := st.PutArtifact(name)
+		if err != nil {
+			return ""
+		}
+		return a.Digest.String()
+	}
+	if len(buf) == 0 {
+		return ""
+	}
+	d, err := st.PutBytes(buf)
+	if err != nil {
+		return ""
+	}
+	return d.String()
+}
+
+// discard removes the log's file if store was not called.
+func (l *stageLog) discard() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		name := l.f.Name()
+		l.f.Close()
+		l.f = nil
+		os.Remove(name)
+	}
 }
 
 // placeInputs materializes each input read-only at inputs/<name> in the
@@ -292,10 +380,16 @@ func (e *Executor) placeInputs(plan *planner.Plan, sp *planner.StagePlan, work s
 	for _, in := range sp.Inputs {
 		name := strings.TrimPrefix(in.Name, "inputs.")
 		dest := filepath.Join(work, "inputs", name)
+		if strings.Contains(name, "/") {
+			// A nested input name: its parent directories are made.
+			if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+				return nil, fmt.Errorf("input %s: %w", in.Name, err)
+			}
+		}
 		var a store.Artifact
 		switch {
 		case in.Stage != "":
-			up := plan.Stage(in.Stage)
+			up := e.stage(plan, in.Stage)
 			if up == nil {
 				return nil, fmt.Errorf("input %s: stage %s is not in the plan", in.Name, in.Stage)
 			}
@@ -328,7 +422,9 @@ func (e *Executor) placeInputs(plan *planner.Plan, sp *planner.StagePlan, work s
 		default:
 			return nil, fmt.Errorf("input %s has neither a stage nor a path", in.Name)
 		}
-		if err := e.Store.Materialize(a, dest); err != nil {
+		// The work directory is private and its inputs/ empty: no need
+		// for Materialize's temp name and rename.
+		if err := e.Store.PlaceInput(a, dest); err != nil {
 			return nil, fmt.Errorf("input %s: %w", in.Name, err)
 		}
 		paths[in.Name] = dest

@@ -160,22 +160,42 @@ func (s *Store) PutAction(e *ActionEntry) error {
 	if err != nil {
 		return err
 	}
+	// The entry's temp file is written and fsynced while the objects'
+	// directories are: nothing is visible until the rename below.
+	type written struct {
+		tmp string
+		err error
+	}
+	temp := make(chan written, 1)
+	go func() {
+		tmp, err := s.writeTemp(func(f *os.File) error {
+			_, err := f.Write(b)
+			return err
+		})
+		temp <- written{tmp, err}
+	}()
 	// The objects' renames must be durable before the entry's can be: a
 	// crash must never keep an entry and lose what it names.
+	var syncErr error
 	for _, a := range e.Outputs {
-		if err := s.syncDirty(filepath.Dir(s.objectPath(a.Digest))); err != nil {
-			return fmt.Errorf("put action entry %s (%s): %w", e.Key.Short(), e.Address, err)
+		if syncErr = s.syncDirty(filepath.Dir(s.objectPath(a.Digest))); syncErr != nil {
+			break
 		}
 	}
-	if !e.LogDigest.IsZero() {
-		if err := s.syncDirty(filepath.Dir(s.objectPath(e.LogDigest))); err != nil {
-			return fmt.Errorf("put action entry %s (%s): %w", e.Key.Short(), e.Address, err)
-		}
+	if syncErr == nil && !e.LogDigest.IsZero() {
+		syncErr = s.syncDirty(filepath.Dir(s.objectPath(e.LogDigest)))
 	}
-	return s.writeAtomic(s.actionPath(e.Key), func(f *os.File) error {
-		_, err := f.Write(b)
-		return err
-	})
+	w := <-temp
+	if syncErr != nil {
+		if w.err == nil {
+			os.Remove(w.tmp)
+		}
+		return fmt.Errorf("put action entry %s (%s): %w", e.Key.Short(), e.Address, syncErr)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	return s.publish(w.tmp, s.actionPath(e.Key))
 }
 
 // GetAction returns the entry for k. An absent entry is an ErrNotFound

@@ -356,6 +356,68 @@ func removeAllForce(p string) error {
 // read-only parts.
 func (s *Store) RemoveWorkDir(dir string) error { return removeAllForce(dir) }
 
+// EmptyWorkDir empties a work directory made by NewWorkDir so that it can
+// serve another stage: everything in it is removed (read-only parts too)
+// except the subdirectory keep, if there is one, which is emptied and made
+// writable (0755); dir itself gets NewWorkDir's mode (0700) back. It
+// reports whether keep was kept. On error the directory is not fit for
+// reuse: remove it with RemoveWorkDir. Reusing a directory instead of
+// removing it and making a new one spares the filesystem an inode
+// allocation and a deletion per stage; on ext4 without a journal, every
+// allocation scans past the inodes deleted in the last seconds.
+func (s *Store) EmptyWorkDir(dir, keep string) (kept bool, err error) {
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return false, err
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return false, err
+	}
+	for _, name := range names {
+		p := filepath.Join(dir, name)
+		if name == keep && keep != "" {
+			if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+				if err := emptyDir(p); err != nil {
+					return false, err
+				}
+				kept = true
+				continue
+			}
+		}
+		if err := removeAllForce(p); err != nil {
+			return false, err
+		}
+	}
+	return kept, nil
+}
+
+// emptyDir removes everything in dir and makes it 0755.
+func emptyDir(dir string) error {
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := removeAllForce(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Usage is the result of Du.
 type Usage struct {
 	Objects     int

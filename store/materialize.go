@@ -182,3 +182,38 @@ func (s *Store) copyOut(d Digest, dst *os.File, mode fs.FileMode) error {
 	}
 	return dst.Close()
 }
+
+// PlaceInput recreates artifact a at dest like Materialize (copied, never
+// linked, re-hashed, read-only), for a dest in a private directory that no
+// other process looks into, such as a stage's work directory before the
+// stage starts: dest's parent must exist and dest must not. It skips what
+// only matters to onlookers (a temp name and a rename), so a partial copy
+// can be seen at dest while it is made; on error nothing is left at dest.
+func (s *Store) PlaceInput(a Artifact, dest string) error {
+	switch a.Kind {
+	case KindFile:
+		f, err := os.OpenFile(dest, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("materialize %s: %w", a, err)
+		}
+		if err := s.copyOut(a.Digest, f, 0o444); err != nil {
+			os.Remove(dest)
+			return fmt.Errorf("materialize %s at %s: %w", a, dest, err)
+		}
+		return nil
+	case KindTree:
+		t, err := s.ReadTree(a.Digest)
+		if err != nil {
+			return fmt.Errorf("materialize %s: %w", a, err)
+		}
+		if err := os.Mkdir(dest, 0o755); err != nil {
+			return fmt.Errorf("materialize %s: %w", a, err)
+		}
+		if err := s.fillTree(t, dest); err != nil {
+			removeAllForce(dest)
+			return fmt.Errorf("materialize %s at %s: %w", a, dest, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("materialize %s: unknown artifact kind %q", a.Digest.Short(), a.Kind)
+}

@@ -157,7 +157,20 @@ func (s *Store) makeFanout() error {
 			return err
 		}
 	}
+	// All 512 exist now (see above): committing into them needs no mkdir.
+	for _, top := range []string{s.objects, s.actions} {
+		for i := 0; i < 256; i++ {
+			s.knownDirs[filepath.Join(top, fmt.Sprintf("%02x", i))] = true
+		}
+	}
 	return nil
+}
+
+// forgetDir makes ensureDir check dir again.
+func (s *Store) forgetDir(dir string) {
+	s.dirMu.Lock()
+	delete(s.knownDirs, dir)
+	s.dirMu.Unlock()
 }
 
 // dirState counts the renames into one fan-out directory (gen) and how
@@ -295,9 +308,19 @@ func syncDir(dir string) error {
 // chmod 0444, close, rename. The directory is marked dirty, not synced:
 // see Sync.
 func (s *Store) writeAtomic(final string, write func(f *os.File) error) error {
+	tmp, err := s.writeTemp(write)
+	if err != nil {
+		return err
+	}
+	return s.publish(tmp, final)
+}
+
+// writeTemp writes a temp file in store/tmp: write, fsync, chmod 0444,
+// close. On error nothing is left.
+func (s *Store) writeTemp(write func(f *os.File) error) (string, error) {
 	f, err := os.CreateTemp(s.tmp, "tmp-")
 	if err != nil {
-		return fmt.Errorf("store: create temp file: %w", err)
+		return "", fmt.Errorf("store: create temp file: %w", err)
 	}
 	tmp := f.Name()
 	ok := false
@@ -308,24 +331,42 @@ func (s *Store) writeAtomic(final string, write func(f *os.File) error) error {
 		}
 	}()
 	if err := write(f); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("store: sync %s: %w", tmp, err)
+		return "", fmt.Errorf("store: sync %s: %w", tmp, err)
 	}
 	if err := f.Chmod(0o444); err != nil {
-		return fmt.Errorf("store: chmod %s: %w", tmp, err)
+		return "", fmt.Errorf("store: chmod %s: %w", tmp, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("store: close %s: %w", tmp, err)
-	}
-	if err := s.ensureDir(filepath.Dir(final)); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("store: rename into place: %w", err)
+		return "", fmt.Errorf("store: close %s: %w", tmp, err)
 	}
 	ok = true
+	return tmp, nil
+}
+
+// publish renames a temp file made by writeTemp to final and marks final's
+// directory dirty (see Sync). On error the temp file is removed.
+func (s *Store) publish(tmp, final string) error {
+	err := s.ensureDir(filepath.Dir(final))
+	if err == nil {
+		err = os.Rename(tmp, final)
+		if errors.Is(err, fs.ErrNotExist) {
+			// A fan-out directory removed by hand since it was known.
+			s.forgetDir(filepath.Dir(final))
+			if err = s.ensureDir(filepath.Dir(final)); err == nil {
+				err = os.Rename(tmp, final)
+			}
+		}
+		if err != nil {
+			err = fmt.Errorf("store: rename into place: %w", err)
+		}
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
 	s.markDirty(filepath.Dir(final))
 	return nil
 }

@@ -380,6 +380,13 @@ func (s *Store) moveIn(p string, before fs.FileInfo, dirs map[string]bool) (Dige
 			return Digest{}, 0, fmt.Errorf("store artifact: %w", err)
 		}
 		err = os.Rename(p, final)
+		if errors.Is(err, fs.ErrNotExist) {
+			// A fan-out directory removed by hand since it was known.
+			s.forgetDir(filepath.Dir(final))
+			if err = s.ensureDir(filepath.Dir(final)); err == nil {
+				err = os.Rename(p, final)
+			}
+		}
 	}
 	if linked || errors.Is(err, syscall.EXDEV) {
 		if err := s.copyIn(p, d); err != nil {

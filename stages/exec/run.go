@@ -86,11 +86,15 @@ func (Kind) Run(ctx context.Context, job *stages.Job) (*stages.Result, error) {
 		return nil, fmt.Errorf("metrics file %s must be a relative path inside the work directory", *s.Metrics)
 	}
 
-	tmp, err := os.MkdirTemp(filepath.Dir(job.WorkDir), "tmp-")
-	if err != nil {
-		return nil, fmt.Errorf("creating the stage's TMPDIR: %w", err)
+	tmp := job.TempDir
+	if tmp == "" {
+		var err error
+		tmp, err = os.MkdirTemp(filepath.Dir(job.WorkDir), "tmp-")
+		if err != nil {
+			return nil, fmt.Errorf("creating the stage's TMPDIR: %w", err)
+		}
+		defer os.RemoveAll(tmp)
 	}
-	defer os.RemoveAll(tmp)
 
 	env := baseEnv(tmp)
 	for k, v := range s.Env {
