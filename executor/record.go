@@ -2,6 +2,7 @@ package executor
 
 import (
 	"sync"
+	"time"
 
 	"github.com/llmlab/llmlab/ledger"
 )
@@ -23,8 +24,16 @@ type recorder struct {
 	cond   *sync.Cond
 	queue  []record
 	closed bool
+	stop   chan struct{} // closed by close
 	done   chan struct{}
 }
+
+// recordGap is how long the recorder lets rows gather after writing a
+// batch. In a full run stages finish every few milliseconds, and one
+// transaction per stage or two costs more CPU than the stages' own
+// bookkeeping; a rerun that serves everything from the cache queues all its
+// rows at once and does not wait. close does not wait for the gap.
+const recordGap = 20 * time.Millisecond
 
 // record is one stage execution and its metric history.
 type record struct {
@@ -33,7 +42,7 @@ type record struct {
 }
 
 func newRecorder(led *ledger.Ledger, warn func(address, msg string)) *recorder {
-	r := &recorder{led: led, warn: warn, done: make(chan struct{})}
+	r := &recorder{led: led, warn: warn, stop: make(chan struct{}), done: make(chan struct{})}
 	r.cond = sync.NewCond(&r.mu)
 	go r.loop()
 	return r
@@ -51,6 +60,7 @@ func (r *recorder) close() {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
+	close(r.stop)
 	r.cond.Signal()
 	<-r.done
 }
@@ -71,6 +81,14 @@ func (r *recorder) loop() {
 		}
 		if closed && len(batch) == 0 {
 			return
+		}
+		if !closed {
+			t := time.NewTimer(recordGap)
+			select {
+			case <-t.C:
+			case <-r.stop:
+				t.Stop()
+			}
 		}
 	}
 }
