@@ -67,6 +67,7 @@ func EnvName(name string) string {
 // Run runs the command in the work directory with a minimal environment,
 // in its own process group so that cancellation reaches its children: on
 // ctx's end the group gets SIGTERM, then SIGKILL after the grace period.
+// When the command exits, what is left in its process group is killed.
 func (Kind) Run(ctx context.Context, job *stages.Job) (*stages.Result, error) {
 	var s settings
 	if err := stages.DecodeSettings(job.Settings, &s); err != nil {
@@ -159,6 +160,10 @@ func (Kind) Run(ctx context.Context, job *stages.Job) (*stages.Result, error) {
 	werr := cmd.Wait()
 	close(done)
 	killed.Wait()
+	// Whatever the command left running in its process group ends with
+	// it: the stage's work directory and TMPDIR are emptied and reused
+	// once it is done, and nothing may write into them afterwards.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("command stopped: %w", context.Cause(ctx))
 	}

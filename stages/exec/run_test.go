@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/llmlab/llmlab/stages"
 )
@@ -74,5 +75,23 @@ func TestRunErrors(t *testing.T) {
 	_, err = run(t, map[string]any{"command": []any{"sh", "-c", "kill -9 $$"}, "outputs": map[string]any{}})
 	if !errors.As(err, &xe) || xe.Status != 137 {
 		t.Errorf("killed command: %#v", err)
+	}
+}
+
+// TestNothingOutlivesTheCommand: a process the command leaves behind in its
+// process group is killed when the command exits, so it cannot write into
+// the work directory or TMPDIR after the stage (they are reused).
+func TestNothingOutlivesTheCommand(t *testing.T) {
+	mark := filepath.Join(t.TempDir(), "leaked")
+	_, err := run(t, map[string]any{
+		"command": []any{"sh", "-c", "(sleep 0.3; touch " + mark + ") >/dev/null 2>&1 &"},
+		"outputs": map[string]any{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(800 * time.Millisecond)
+	if _, err := os.Stat(mark); err == nil {
+		t.Error("a process left behind by the command outlived it")
 	}
 }
