@@ -3,6 +3,7 @@ package executor
 import (
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/llmlab/llmlab/planner"
 	"github.com/llmlab/llmlab/store"
@@ -15,8 +16,13 @@ import (
 // empty is as good as a fresh one, and each reuse spares an inode
 // allocation and a deletion (on ext4 without a journal every allocation
 // scans past the inodes deleted in the last seconds, so churn costs
-// grow with the run). A work directory keeps its emptied inputs/ for the
-// next stage that has inputs. What is left over when Run ends is removed.
+// grow with the run). A work directory keeps its inputs/ and the input
+// files in it for the next stage that has inputs: store.PlaceInput
+// re-hashes a kept file and keeps it if it holds the wanted input, or
+// copies the input over it; files the next stage does not want are
+// removed. (The exec kind kills what a command leaves running, so nothing
+// writes into a directory after its stage.) What is left over when Run
+// ends is removed.
 
 // maxFree bounds how many clean directories of each sort Run keeps.
 func (e *Executor) maxFree() int { return e.Opts.Parallelism + 2 }
@@ -24,7 +30,8 @@ func (e *Executor) maxFree() int { return e.Opts.Parallelism + 2 }
 // scratchDir is a clean work directory.
 type scratchDir struct {
 	path   string
-	inputs bool // it holds an empty, writable inputs/
+	inputs bool     // it holds a writable inputs/
+	files  []string // the regular files left in inputs/
 }
 
 // trashItem is what a finished attempt hands back.
@@ -33,7 +40,8 @@ type trashItem struct {
 }
 
 // workDir returns an empty work directory for sp: a reused one if there is
-// one. It holds inputs/ (empty, writable) exactly when sp has inputs.
+// one. It holds inputs/ (writable) exactly when sp has inputs, and in it
+// at most files that sp's inputs will be placed over.
 func (e *Executor) workDir(sp *planner.StagePlan) (string, error) {
 	e.scratchMu.Lock()
 	var d scratchDir
@@ -58,9 +66,25 @@ func (e *Executor) workDir(sp *planner.StagePlan) (string, error) {
 			return "", err
 		}
 	case !want && d.inputs:
+		for _, f := range d.files {
+			os.Remove(filepath.Join(in, f))
+		}
 		if err := os.Remove(in); err != nil {
 			e.trash <- trashItem{work: d.path}
 			return "", err
+		}
+	case want && len(d.files) > 0:
+		wanted := make(map[string]bool, len(sp.Inputs))
+		for _, i := range sp.Inputs {
+			wanted[strings.TrimPrefix(i.Name, "inputs.")] = true
+		}
+		for _, f := range d.files {
+			if !wanted[f] {
+				if err := os.Remove(filepath.Join(in, f)); err != nil {
+					e.trash <- trashItem{work: d.path}
+					return "", err
+				}
+			}
 		}
 	}
 	return d.path, nil
@@ -85,10 +109,10 @@ func (e *Executor) tempDir(work string) (string, error) {
 // reuse, or removes them. It runs on the trash goroutine.
 func (e *Executor) recycle(it trashItem) {
 	if it.work != "" {
-		kept, err := e.Store.EmptyWorkDir(it.work, "inputs")
+		kept, files, err := e.Store.EmptyWorkDir(it.work, "inputs")
 		e.scratchMu.Lock()
 		if err == nil && len(e.freeWork) < e.maxFree() {
-			e.freeWork = append(e.freeWork, scratchDir{path: it.work, inputs: kept})
+			e.freeWork = append(e.freeWork, scratchDir{path: it.work, inputs: kept, files: files})
 			it.work = ""
 		}
 		e.scratchMu.Unlock()
@@ -97,7 +121,7 @@ func (e *Executor) recycle(it trashItem) {
 		}
 	}
 	if it.tmp != "" {
-		_, err := e.Store.EmptyWorkDir(it.tmp, "")
+		_, _, err := e.Store.EmptyWorkDir(it.tmp, "")
 		e.scratchMu.Lock()
 		if err == nil && len(e.freeTmp) < e.maxFree() {
 			e.freeTmp = append(e.freeTmp, it.tmp)

@@ -173,3 +173,62 @@ func TestDependenciesCommittedFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestReusedInputs: input files are reused across the stages that share a
+// work directory (kept when they hold the wanted input, overwritten when
+// not, removed when the next stage does not want them), and every stage
+// reads exactly its own inputs.
+func TestReusedInputs(t *testing.T) {
+	for _, par := range []int{1, 2} {
+		t.Run(fmt.Sprint(par), func(t *testing.T) {
+			st := newStore(t)
+			plan := planner.Plan{Stages: []*planner.StagePlan{execStage("stage.s0", "echo 0 > o")}}
+			want := "0\n"
+			for i := 1; i <= 20; i++ {
+				prev := fmt.Sprintf("stage.s%d", i-1)
+				// up is the stage before (a chain), root is stage.s0 (a
+				// fan-out); every third stage names its chain input
+				// differently, so a kept "up" must go.
+				name := "up"
+				if i%3 == 0 {
+					name = "other"
+				}
+				script := fmt.Sprintf(`[ "$(ls inputs | tr '\n' ' ')" = "%s" ] || exit 3; { cat inputs/%s; echo %d; } > o; [ "$(cat inputs/root)" = 0 ] || exit 4`,
+					map[bool]string{true: "other root ", false: "root up "}[name == "other"], name, i)
+				s := execStage(fmt.Sprintf("stage.s%d", i), script)
+				s.DependsOn = []string{prev}
+				s.Inputs = []planner.Input{{Name: "inputs." + name, Stage: prev, Output: "o"}}
+				if i > 1 {
+					s.DependsOn = append(s.DependsOn, "stage.s0")
+					s.Inputs = append(s.Inputs, planner.Input{Name: "inputs.root", Stage: "stage.s0", Output: "o"})
+				} else {
+					s.Inputs = append(s.Inputs, planner.Input{Name: "inputs.root", Stage: "stage.s0", Output: "o"})
+				}
+				plan.Stages = append(plan.Stages, s)
+				want += fmt.Sprintf("%d\n", i)
+			}
+			sum, err := New(st, nil, Options{Parallelism: par}).Run(context.Background(), &plan)
+			if err != nil || !sum.OK() {
+				for _, r := range sum.Stages {
+					if r.Err != nil {
+						t.Errorf("%s: %v", r.Address, r.Err)
+					}
+				}
+				t.Fatalf("%v", err)
+			}
+			last := plan.Stages[len(plan.Stages)-1]
+			k, _ := store.ParseActionKey(last.Key)
+			e, err := st.GetAction(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := st.ReadBlob(e.Outputs["o"].Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != want {
+				t.Errorf("last output %q, want %q", b, want)
+			}
+		})
+	}
+}

@@ -422,8 +422,9 @@ func (e *Executor) placeInputs(plan *planner.Plan, sp *planner.StagePlan, work s
 		default:
 			return nil, fmt.Errorf("input %s has neither a stage nor a path", in.Name)
 		}
-		// The work directory is private and its inputs/ empty: no need
-		// for Materialize's temp name and rename.
+		// The work directory is private: no need for Materialize's temp
+		// name and rename. A file left at dest by an earlier stage is
+		// reused (see scratch.go).
 		if err := e.Store.PlaceInput(a, dest); err != nil {
 			return nil, fmt.Errorf("input %s: %w", in.Name, err)
 		}

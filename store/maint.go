@@ -358,64 +358,76 @@ func (s *Store) RemoveWorkDir(dir string) error { return removeAllForce(dir) }
 
 // EmptyWorkDir empties a work directory made by NewWorkDir so that it can
 // serve another stage: everything in it is removed (read-only parts too)
-// except the subdirectory keep, if there is one, which is emptied and made
-// writable (0755); dir itself gets NewWorkDir's mode (0700) back. It
-// reports whether keep was kept. On error the directory is not fit for
-// reuse: remove it with RemoveWorkDir. Reusing a directory instead of
-// removing it and making a new one spares the filesystem an inode
-// allocation and a deletion per stage; on ext4 without a journal, every
+// except the subdirectory keep, if there is one, which is made writable
+// (0755) and keeps only its regular files (the inputs an earlier stage
+// had, for PlaceInput to reuse or for the caller to remove); dir itself
+// gets NewWorkDir's mode (0700) back. It reports whether keep was kept, and
+// the files left in it. On error the directory is not fit for reuse:
+// remove it with RemoveWorkDir. Reusing a directory, and the inodes in
+// it, instead of removing them and making new ones spares the filesystem
+// inode allocations and deletions: on ext4 without a journal every
 // allocation scans past the inodes deleted in the last seconds.
-func (s *Store) EmptyWorkDir(dir, keep string) (kept bool, err error) {
+func (s *Store) EmptyWorkDir(dir, keep string) (kept bool, files []string, err error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return false, err
+		return false, nil, err
 	}
-	f, err := os.Open(dir)
+	names, err := readNames(dir)
 	if err != nil {
-		return false, err
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	for _, name := range names {
 		p := filepath.Join(dir, name)
 		if name == keep && keep != "" {
 			if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
-				if err := emptyDir(p); err != nil {
-					return false, err
+				if files, err = keepFiles(p); err != nil {
+					return false, nil, err
 				}
 				kept = true
 				continue
 			}
 		}
 		if err := removeAllForce(p); err != nil {
-			return false, err
+			return false, nil, err
 		}
 	}
-	return kept, nil
+	return kept, files, nil
 }
 
-// emptyDir removes everything in dir and makes it 0755.
-func emptyDir(dir string) error {
+func readNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+// keepFiles makes dir 0755 and removes everything in it but regular files,
+// whose names it returns.
+func keepFiles(dir string) ([]string, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	f, err := os.Open(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	names, err := f.Readdirnames(-1)
+	ents, err := f.ReadDir(-1)
 	f.Close()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, name := range names {
-		if err := removeAllForce(filepath.Join(dir, name)); err != nil {
-			return err
+	var files []string
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			files = append(files, e.Name())
+			continue
+		}
+		if err := removeAllForce(filepath.Join(dir, e.Name())); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return files, nil
 }
 
 // Usage is the result of Du.

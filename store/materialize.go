@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Has reports cheaply whether everything a refers to is present: the
@@ -186,10 +187,22 @@ func (s *Store) copyOut(d Digest, dst *os.File, mode fs.FileMode) error {
 // PlaceInput recreates artifact a at dest like Materialize (copied, never
 // linked, re-hashed, read-only), for a dest in a private directory that no
 // other process looks into, such as a stage's work directory before the
-// stage starts: dest's parent must exist and dest must not. It skips what
-// only matters to onlookers (a temp name and a rename), so a partial copy
-// can be seen at dest while it is made; on error nothing is left at dest.
+// stage starts. dest's parent must exist. It skips what only matters to
+// onlookers (a temp name and a rename), so a partial copy can be seen at
+// dest while it is made. A regular file already at dest (as an earlier
+// PlaceInput leaves it: one link, ours) is reused rather than removed and
+// made again: kept if it re-hashes to a file artifact's digest, else
+// overwritten in place; anything else at dest is removed first. On error
+// nothing is left at dest.
 func (s *Store) PlaceInput(a Artifact, dest string) error {
+	if fi, err := os.Lstat(dest); err == nil {
+		if a.Kind == KindFile && s.reuseInput(a, dest, fi) == nil {
+			return nil
+		}
+		if err := removeAllForce(dest); err != nil {
+			return fmt.Errorf("materialize %s: %w", a, err)
+		}
+	}
 	switch a.Kind {
 	case KindFile:
 		f, err := os.OpenFile(dest, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
@@ -216,4 +229,33 @@ func (s *Store) PlaceInput(a Artifact, dest string) error {
 		return nil
 	}
 	return fmt.Errorf("materialize %s: unknown artifact kind %q", a.Digest.Short(), a.Kind)
+}
+
+var errNotReusable = errors.New("not reusable")
+
+// reuseInput makes the regular file at dest (fi) a read-only copy of file
+// artifact a without a new inode: kept as it is if it already hashes to a,
+// else truncated and copied over (re-hashed as Materialize does). A file
+// with other links, or not ours, is not reused.
+func (s *Store) reuseInput(a Artifact, dest string, fi fs.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.Mode().IsRegular() || !ok || st.Nlink != 1 || int(st.Uid) != os.Getuid() {
+		return errNotReusable
+	}
+	if fi.Size() == a.Size {
+		if d, _, err := hashFile(dest); err == nil && d == a.Digest {
+			if fi.Mode().Perm() == 0o444 {
+				return nil
+			}
+			return os.Chmod(dest, 0o444)
+		}
+	}
+	if err := os.Chmod(dest, 0o600); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dest, os.O_RDWR|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	return s.copyOut(a.Digest, f, 0o444)
 }

@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"syscall"
 	"testing"
 )
 
 // PlaceInput makes the same read-only copy as Materialize (file and tree),
-// refuses an existing dest, and leaves nothing at dest when an object is
-// damaged.
+// again over what it placed before, and leaves nothing at dest when an
+// object is damaged.
 func TestPlaceInput(t *testing.T) {
 	s := openTemp(t)
 	src := filepath.Join(t.TempDir(), "src")
@@ -35,8 +37,12 @@ func TestPlaceInput(t *testing.T) {
 		if again, err := s.HashPath(dest); err != nil || again != a {
 			t.Errorf("%s: placed copy hashes to %v, %v; want %v", name, again, err, a)
 		}
-		if err := s.PlaceInput(a, dest); err == nil {
-			t.Errorf("%s: placed over an existing dest", name)
+		// Placed again over itself (see TestPlaceInputReuse).
+		if err := s.PlaceInput(a, dest); err != nil {
+			t.Errorf("%s: placed again: %v", name, err)
+		}
+		if again, err := s.HashPath(dest); err != nil || again != a {
+			t.Errorf("%s: placed again, hashes to %v, %v; want %v", name, again, err, a)
 		}
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "file")); err != nil || fi.Mode().Perm() != 0o444 {
@@ -58,19 +64,21 @@ func TestPlaceInput(t *testing.T) {
 }
 
 // EmptyWorkDir removes everything, read-only parts included, but keeps the
-// named subdirectory (emptied and writable), and gives the directory its
-// mode back.
+// named subdirectory (writable) with only its regular files, and gives the
+// directory its mode back.
 func TestEmptyWorkDir(t *testing.T) {
 	s := openTemp(t)
 	for _, tc := range []struct {
-		name     string
-		inputs   bool
-		keep     string
-		wantKept bool
+		name      string
+		inputs    bool
+		keep      string
+		wantKept  bool
+		wantLeft  []string
+		wantFiles []string
 	}{
-		{"with inputs", true, "inputs", true},
-		{"without inputs", false, "inputs", false},
-		{"keep nothing", true, "", false},
+		{"with inputs", true, "inputs", true, []string{"inputs", "inputs/a"}, []string{"a"}},
+		{"without inputs", false, "inputs", false, nil, nil},
+		{"keep nothing", true, "", false, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, err := s.NewWorkDir("x")
@@ -88,6 +96,12 @@ func TestEmptyWorkDir(t *testing.T) {
 			if tc.inputs {
 				writeFile(t, filepath.Join(w, "inputs", "a"), "a", 0o444)
 				writeFile(t, filepath.Join(w, "inputs", "t", "b"), "b", 0o444)
+				if err := os.Symlink("a", filepath.Join(w, "inputs", "l")); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(filepath.Join(w, "inputs", "t"), 0o555); err != nil {
+					t.Fatal(err)
+				}
 				if err := os.Chmod(filepath.Join(w, "inputs"), 0o555); err != nil {
 					t.Fatal(err)
 				}
@@ -95,31 +109,26 @@ func TestEmptyWorkDir(t *testing.T) {
 			if err := os.Chmod(w, 0o555); err != nil {
 				t.Fatal(err)
 			}
-			kept, err := s.EmptyWorkDir(w, tc.keep)
-			if err != nil || kept != tc.wantKept {
-				t.Fatalf("EmptyWorkDir = %v, %v; want %v", kept, err, tc.wantKept)
+			kept, files, err := s.EmptyWorkDir(w, tc.keep)
+			if err != nil || kept != tc.wantKept || strings.Join(files, ",") != strings.Join(tc.wantFiles, ",") {
+				t.Fatalf("EmptyWorkDir = %v, %v, %v; want %v, %v", kept, files, err, tc.wantKept, tc.wantFiles)
 			}
 			var left []string
 			filepath.WalkDir(w, func(p string, d fs.DirEntry, err error) error {
 				if p != w {
 					rel, _ := filepath.Rel(w, p)
-					left = append(left, rel)
+					left = append(left, filepath.ToSlash(rel))
 				}
 				return nil
 			})
 			sort.Strings(left)
-			want := 0
+			if strings.Join(left, ",") != strings.Join(tc.wantLeft, ",") {
+				t.Errorf("left %v, want %v", left, tc.wantLeft)
+			}
 			if tc.wantKept {
-				want = 1
-				if len(left) != 1 || left[0] != "inputs" {
-					t.Errorf("left %v, want [inputs]", left)
-				}
 				if fi, err := os.Stat(filepath.Join(w, "inputs")); err != nil || fi.Mode().Perm() != 0o755 {
 					t.Errorf("kept inputs/: %v %v, want mode 0755", fi.Mode(), err)
 				}
-			}
-			if len(left) != want {
-				t.Errorf("left %v", left)
 			}
 			if fi, err := os.Stat(w); err != nil || fi.Mode().Perm() != 0o700 {
 				t.Errorf("work dir: %v %v, want mode 0700", fi.Mode(), err)
@@ -127,6 +136,88 @@ func TestEmptyWorkDir(t *testing.T) {
 			s.RemoveWorkDir(w)
 		})
 	}
+}
+
+// PlaceInput over a file an earlier PlaceInput left: the same inode is
+// reused (kept when it still holds the input, overwritten otherwise, and
+// re-hashed either way), except when it has other links or was changed
+// into something else.
+func TestPlaceInputReuse(t *testing.T) {
+	s := openTemp(t)
+	put := func(content string) Artifact {
+		f := filepath.Join(t.TempDir(), "f")
+		writeFile(t, f, content, 0o644)
+		a, err := s.PutArtifact(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	one, two := put("one\n"), put("second content\n")
+	ino := func(p string) uint64 {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	check := func(p string, a Artifact) {
+		t.Helper()
+		if got, err := s.HashPath(p); err != nil || got != a {
+			t.Errorf("%s holds %v (%v), want %v", p, got, err, a)
+		}
+		if fi, err := os.Lstat(p); err != nil || fi.Mode() != 0o444 {
+			t.Errorf("%s: mode %v (%v), want 0444", p, fi.Mode(), err)
+		}
+	}
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "up")
+	if err := s.PlaceInput(one, dest); err != nil {
+		t.Fatal(err)
+	}
+	first := ino(dest)
+	for _, a := range []Artifact{one, two, two, one} {
+		if err := s.PlaceInput(a, dest); err != nil {
+			t.Fatal(err)
+		}
+		check(dest, a)
+		if ino(dest) != first {
+			t.Errorf("placing %v made a new file", a)
+		}
+	}
+	// A file changed behind our back (as root could) is overwritten.
+	if err := os.Chmod(dest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dest, []byte("onf\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PlaceInput(one, dest); err != nil {
+		t.Fatal(err)
+	}
+	check(dest, one)
+	// A file with another link is not written through: a new file.
+	link := filepath.Join(dir, "link")
+	if err := os.Link(dest, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PlaceInput(two, dest); err != nil {
+		t.Fatal(err)
+	}
+	check(dest, two)
+	check(link, one)
+	// A directory, or a symlink, at dest is replaced.
+	if err := os.Remove(dest); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("link", dest); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PlaceInput(two, dest); err != nil {
+		t.Fatal(err)
+	}
+	check(dest, two)
+	check(link, one)
 }
 
 // A fan-out directory removed by hand is made again when something is
