@@ -90,7 +90,7 @@ func (s *Store) Materialize(a Artifact, dest string) error {
 			return fmt.Errorf("materialize %s: %w", a, err)
 		}
 		tmp := f.Name()
-		if err := s.copyOut(a.Digest, f, 0o444); err != nil {
+		if err := s.copyOut(a.Digest, f, 0o444, false); err != nil {
 			os.Remove(tmp)
 			return fmt.Errorf("materialize %s at %s: %w", a, dest, err)
 		}
@@ -145,7 +145,7 @@ func (s *Store) fillTree(t *Tree, dir string) error {
 			if e.Mode == ModeExec {
 				mode = 0o555
 			}
-			if err := s.copyOut(e.Digest, f, mode); err != nil {
+			if err := s.copyOut(e.Digest, f, mode, false); err != nil {
 				return fmt.Errorf("entry %s: %w", e.Path, err)
 			}
 		}
@@ -154,8 +154,9 @@ func (s *Store) fillTree(t *Tree, dir string) error {
 }
 
 // copyOut copies object d into dst (copy_file_range where possible), then
-// re-hashes the copy, sets mode and closes dst.
-func (s *Store) copyOut(d Digest, dst *os.File, mode fs.FileMode) error {
+// re-hashes the copy, sets mode and closes dst. over: dst is an existing
+// file written over from its start, cut to size after the copy.
+func (s *Store) copyOut(d Digest, dst *os.File, mode fs.FileMode, over bool) error {
 	defer dst.Close()
 	src, err := os.Open(s.objectPath(d))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -165,8 +166,14 @@ func (s *Store) copyOut(d Digest, dst *os.File, mode fs.FileMode) error {
 		return fmt.Errorf("store object %s: %w", d, err)
 	}
 	defer src.Close()
-	if _, err := io.Copy(dst, src); err != nil {
+	n, err := io.Copy(dst, src)
+	if err != nil {
 		return fmt.Errorf("copy store object %s: %w", d, err)
+	}
+	if over {
+		if err := dst.Truncate(n); err != nil { // the rest of a longer file
+			return err
+		}
 	}
 	if _, err := dst.Seek(0, io.SeekStart); err != nil {
 		return err
@@ -209,7 +216,7 @@ func (s *Store) PlaceInput(a Artifact, dest string) error {
 		if err != nil {
 			return fmt.Errorf("materialize %s: %w", a, err)
 		}
-		if err := s.copyOut(a.Digest, f, 0o444); err != nil {
+		if err := s.copyOut(a.Digest, f, 0o444, false); err != nil {
 			os.Remove(dest)
 			return fmt.Errorf("materialize %s at %s: %w", a, dest, err)
 		}
@@ -253,9 +260,12 @@ func (s *Store) reuseInput(a Artifact, dest string, fi fs.FileInfo) error {
 	if err := os.Chmod(dest, 0o600); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(dest, os.O_RDWR|os.O_TRUNC, 0)
+	// Written over from the start, then cut to size: truncating to zero
+	// first would free the file's blocks (and, on ext4, make close flush
+	// the file).
+	f, err := os.OpenFile(dest, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
-	return s.copyOut(a.Digest, f, 0o444)
+	return s.copyOut(a.Digest, f, 0o444, true)
 }
