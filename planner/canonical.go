@@ -61,55 +61,39 @@ func appendCanonical(b []byte, v any) ([]byte, bool) {
 		}
 		return append(b, ']'), true
 	case map[string]any:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var ok bool
-			if b, ok = appendPlainString(b, k); !ok {
-				return b, false
-			}
-			b = append(b, ':')
-			if b, ok = appendCanonical(b, x[k]); !ok {
-				return b, false
-			}
-		}
-		return append(b, '}'), true
+		return appendSortedMap(b, x, appendCanonical)
 	case map[string]string:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var ok bool
-			if b, ok = appendPlainString(b, k); !ok {
-				return b, false
-			}
-			b = append(b, ':')
-			if b, ok = appendPlainString(b, x[k]); !ok {
-				return b, false
-			}
-		}
-		return append(b, '}'), true
+		return appendSortedMap(b, x, appendPlainString)
 	}
 	return b, false
+}
+
+// appendSortedMap writes m as a JSON object with sorted keys, each value
+// by val; nil is null.
+func appendSortedMap[V any](b []byte, m map[string]V, val func([]byte, V) ([]byte, bool)) ([]byte, bool) {
+	if m == nil {
+		return append(b, "null"...), true
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var ok bool
+		if b, ok = appendPlainString(b, k); !ok {
+			return b, false
+		}
+		b = append(b, ':')
+		if b, ok = val(b, m[k]); !ok {
+			return b, false
+		}
+	}
+	return append(b, '}'), true
 }
 
 // appendPlainString quotes s if it needs no escaping: printable ASCII
