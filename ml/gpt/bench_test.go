@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/llmlab/llmlab/ml/blasimpl"
+	"github.com/llmlab/llmlab/ml/internal/cputime"
 	"github.com/llmlab/llmlab/ml/optim"
 )
 
@@ -58,11 +59,11 @@ func BenchmarkTrainStep(b *testing.B) {
 	step() // allocate activations
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		step()
 	}
-	cpu := processCPU() - cpu0
+	cpu := cputime.Process() - cpu0
 	b.ReportMetric(float64(b.N*B*T)/b.Elapsed().Seconds(), "tok/s")
 	// CPU time per step (all threads) and the tokens/s it implies on one
 	// otherwise idle core: less noisy than wall time on a loaded machine.

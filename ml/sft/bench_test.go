@@ -8,6 +8,7 @@ import (
 
 	"github.com/llmlab/llmlab/ml/blasimpl"
 	"github.com/llmlab/llmlab/ml/gpt"
+	"github.com/llmlab/llmlab/ml/internal/cputime"
 	"github.com/llmlab/llmlab/ml/lora"
 )
 
@@ -83,13 +84,13 @@ func BenchmarkStep(b *testing.B) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for range b.N {
 				if _, err := st.step(inputs, tgts, mask, B, T, 1e-4); err != nil {
 					b.Fatal(err)
 				}
 			}
-			cpu := processCPU() - cpu0
+			cpu := cputime.Process() - cpu0
 			b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "live-MB")
 			b.ReportMetric(float64(len(st.params)), "trainable")
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
