@@ -101,6 +101,15 @@ func applyCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 				defer ws.Close()
 				if err := takeLock(); err != nil {
+					if cfg == nil {
+						// The parse was left for after the lock (the plan
+						// cache may spare it); an error in the pipeline
+						// matters more to the user than the lock.
+						if c, diags := dsl.ParseFile(arg); diags.HasErrors() {
+							newDiagPrinter(stderr, c).print(diags)
+							return &exitError{1}
+						}
+					}
 					return err
 				}
 				defer lock.Unlock()
