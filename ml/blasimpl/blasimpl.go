@@ -92,8 +92,12 @@ func Available() []string {
 // measurements in docs/bench/gemm.md.
 func Default() string { return Available()[0] }
 
-// Use installs the named backend (one of Available) behind blas32.
+// Use installs the named backend (one of Available, or "" for Default)
+// behind blas32.
 func Use(name string) error {
+	if name == "" {
+		name = Default()
+	}
 	r, ok := registry[name]
 	if !ok {
 		return fmt.Errorf("unknown matrix backend %q: this build has %s%s",

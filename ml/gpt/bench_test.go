@@ -17,11 +17,7 @@ import (
 //
 //	go test -run x -bench TrainStep -cpu 1,2 ./ml/gpt/
 func BenchmarkTrainStep(b *testing.B) {
-	name := os.Getenv("LLMLAB_BLAS")
-	if name == "" {
-		name = blasimpl.Default()
-	}
-	if err := blasimpl.Use(name); err != nil {
+	if err := blasimpl.Use(os.Getenv("LLMLAB_BLAS")); err != nil {
 		b.Fatal(err)
 	}
 	blasimpl.SetThreads(0)

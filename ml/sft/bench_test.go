@@ -30,11 +30,7 @@ import (
 //
 //	go test -run x -bench Step -benchtime 10x ./ml/sft/
 func BenchmarkStep(b *testing.B) {
-	name := os.Getenv("LLMLAB_BLAS")
-	if name == "" {
-		name = blasimpl.Default()
-	}
-	if err := blasimpl.Use(name); err != nil {
+	if err := blasimpl.Use(os.Getenv("LLMLAB_BLAS")); err != nil {
 		b.Fatal(err)
 	}
 	blasimpl.SetThreads(0)
