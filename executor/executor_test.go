@@ -177,15 +177,7 @@ func TestExecEnvironment(t *testing.T) {
 	if err != nil || !sum.OK() {
 		t.Fatalf("%v %+v", err, sum)
 	}
-	k, _ := store.ParseActionKey(s.Key)
-	e, err := st.GetAction(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := st.ReadBlob(e.Outputs["o"].Digest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := outputOf(t, st, s, "o")
 	var names []string
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		n, _, _ := strings.Cut(l, "=")
@@ -363,4 +355,22 @@ func TestEntriesFromPlanning(t *testing.T) {
 			}
 		})
 	}
+}
+
+// outputOf reads output name of stage s from the action cache.
+func outputOf(t *testing.T, st *store.Store, s *planner.StagePlan, name string) []byte {
+	t.Helper()
+	k, err := store.ParseActionKey(s.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := st.GetAction(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := st.ReadBlob(e.Outputs[name].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

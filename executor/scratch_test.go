@@ -43,15 +43,7 @@ func TestReusedDirectoriesAreClean(t *testing.T) {
 		t.Fatalf("%v %+v", err, sum)
 	}
 	for i, s := range plan.Stages {
-		k, _ := store.ParseActionKey(s.Key)
-		e, err := st.GetAction(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := st.ReadBlob(e.Outputs["o"].Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := outputOf(t, st, s, "o")
 		want := "--\n--\n"
 		if i%3 != 0 {
 			want = "inputs\n--\nup\n--\n"
@@ -217,15 +209,7 @@ func TestReusedInputs(t *testing.T) {
 				t.Fatalf("%v", err)
 			}
 			last := plan.Stages[len(plan.Stages)-1]
-			k, _ := store.ParseActionKey(last.Key)
-			e, err := st.GetAction(k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := st.ReadBlob(e.Outputs["o"].Digest)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := outputOf(t, st, last, "o")
 			if string(b) != want {
 				t.Errorf("last output %q, want %q", b, want)
 			}
